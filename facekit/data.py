@@ -1,0 +1,553 @@
+"""Images in, one `Dataset` out: the question's folder layout, UTKFace, caches and pickles.
+
+Every loader returns a `Dataset` of uint8 RGB images and int labels, and lists every file it
+did not load in ``Dataset.skipped`` with the reason. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import sys
+import tempfile
+import zipfile
+import zlib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "Dataset",
+    "load_folder",
+    "load_utkface",
+    "load",
+    "save_cache",
+    "load_cache",
+    "save_pickle",
+    "load_pickle",
+    "CacheError",
+    "IMAGE_EXTENSIONS",
+]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+_SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints"}
+CACHE_VERSION = 1
+
+UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
+UTKFACE_GENDERS = ("male", "female")
+UTKFACE_AGE_GROUPS = ((0, 12, "0-12"), (13, 19, "13-19"), (20, 29, "20-29"), (30, 39, "30-39"),
+                      (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
+UTKFACE_LICENCE = ("UTKFace is licensed for non-commercial research purposes only "
+                   "(https://susanqq.github.io/UTKFace/); facekit never downloads it.")
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images, labels and where they came from.
+
+    images: uint8 array (N, H, W, 3) in RGB order. labels: int64 array (N,), an index into
+    ``class_names`` (sorted). paths: the source file of each image, None for generated images.
+    skipped: (path, reason) for every file not loaded. attributes: per-image arrays of length N.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    paths: tuple[str | None, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        images, labels = self.images, np.asarray(self.labels)
+        if not (isinstance(images, np.ndarray) and images.dtype == np.uint8 and images.ndim == 4
+                and images.shape[-1] == 3):
+            found = (f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray)
+                     else type(images).__name__)
+            raise ValueError(f"images must be a uint8 array (N, H, W, 3); found {found}")
+        if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"labels must be {len(images)} integers; found {labels.dtype} {labels.shape}")
+        object.__setattr__(self, "labels", labels.astype(np.int64, copy=False))
+        object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+        if len(set(self.class_names)) != len(self.class_names):
+            raise ValueError(f"class_names must be unique; found {self.class_names}")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(self.class_names)):
+            raise ValueError(f"labels must lie in 0..{len(self.class_names) - 1}; "
+                             f"found {labels.min()}..{labels.max()}")
+        paths = tuple(self.paths) if len(self.paths) else (None,) * len(images)
+        if len(paths) != len(images):
+            raise ValueError(f"paths must have one entry per image ({len(images)}); found {len(paths)}")
+        object.__setattr__(self, "paths", paths)
+        object.__setattr__(self, "skipped", tuple((str(p), str(r)) for p, r in self.skipped))
+        attrs = {k: np.asarray(v) for k, v in self.attributes.items()}
+        for k, v in attrs.items():
+            if len(v) != len(images):
+                raise ValueError(f"attribute {k!r} has {len(v)} values for {len(images)} images")
+        object.__setattr__(self, "attributes", attrs)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def class_counts(self) -> dict[str, int]:
+        """Images per class, in class order (zeros included)."""
+        counts = np.bincount(self.labels, minlength=self.n_classes)
+        return {name: int(n) for name, n in zip(self.class_names, counts)}
+
+    def skipped_summary(self) -> dict[str, int]:
+        """How many files were skipped for each reason (the part of the reason before ':')."""
+        return dict(Counter(reason.split(":")[0] for _, reason in self.skipped))
+
+    def subset(self, indices: np.ndarray) -> Dataset:
+        """The images at ``indices`` (in that order), with their labels, paths and attributes."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return Dataset(self.images[idx], self.labels[idx], self.class_names,
+                       tuple(self.paths[i] for i in idx), self.skipped,
+                       {k: v[idx] for k, v in self.attributes.items()}, self.description)
+
+    def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
+        """Shuffled, stratified split into (train, val): each class gives ``val_fraction`` of its
+        images (rounded, at least one when it has two or more) to val. No image is in both."""
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be between 0 and 1; found {val_fraction}")
+        rng = np.random.default_rng(seed)
+        train_idx, val_idx = [], []
+        for c in range(self.n_classes):
+            members = rng.permutation(np.flatnonzero(self.labels == c))
+            n_val = int(round(val_fraction * len(members)))
+            if len(members) >= 2:
+                n_val = min(max(n_val, 1), len(members) - 1)
+            val_idx.append(members[:n_val])
+            train_idx.append(members[n_val:])
+        train = rng.permutation(np.concatenate(train_idx)) if train_idx else np.zeros(0, np.int64)
+        val = rng.permutation(np.concatenate(val_idx)) if val_idx else np.zeros(0, np.int64)
+        return self.subset(train), self.subset(val)
+
+    def __repr__(self) -> str:
+        n, h, w, _ = self.images.shape
+        counts = ", ".join(f"{k}={v}" for k, v in self.class_counts().items())
+        head = f"{self.description}: " if self.description else ""
+        skipped = f"; {len(self.skipped)} skipped {self.skipped_summary()}" if self.skipped else ""
+        attrs = f"; attributes {sorted(self.attributes)}" if self.attributes else ""
+        return (f"Dataset({head}{n} images {h}x{w} RGB uint8, {self.n_classes} classes "
+                f"[{counts}]{attrs}{skipped})")
+
+
+# ----------------------------------------------------------------------------- decoding one file
+
+def _is_hidden(name: str) -> bool:
+    low = name.lower()
+    return low.startswith(".") or low.startswith("._") or low in _SYSTEM_FILES
+
+
+def _sniff(head: bytes) -> str | None:
+    """The image format from the file's first bytes, or None."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if head[:2] == b"BM":
+        return "BMP"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def _truncation(kind: str, data: np.ndarray) -> str | None:
+    """Why a JPEG/PNG is incomplete, or None. OpenCV decodes a truncated JPEG with only a warning
+    (grey bottom rows), so the end-of-image marker is checked here."""
+    raw = data.tobytes()
+    if kind == "JPEG":
+        last_scan = raw.rfind(b"\xff\xda")
+        if raw.rfind(b"\xff\xd9") < max(last_scan, 2):
+            return "truncated JPEG: no end-of-image marker after the last scan"
+    if kind == "PNG" and b"IEND" not in raw[-16:]:
+        return "truncated PNG: no IEND chunk at the end"
+    return None
+
+
+def _to_rgb8(img: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR/BGRA/gray, 8- or 16-bit -> RGB uint8."""
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img.astype(np.float64) * (255.0 if img.max() <= 1.0 else 1.0), 0, 255)
+        img = img.round().astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)  # alpha dropped
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: str | os.PathLike, size: int, min_size: int = 16) -> tuple[np.ndarray | None, str]:
+    """Read one image as (size x size RGB uint8, "") or (None, reason it was not loaded)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths everywhere
+    except OSError as e:
+        return None, f"unreadable: {e.strerror or e}"
+    if data.size == 0:
+        return None, "empty file: 0 bytes"
+    kind = _sniff(data[:16].tobytes())
+    if kind is None:
+        return None, "not an image: unknown file signature"
+    why = _truncation(kind, data)
+    if why:
+        return None, why
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        return None, f"corrupt {kind}: OpenCV could not decode it"
+    h, w = img.shape[:2]
+    if min(h, w) < min_size:
+        return None, f"too small: {w}x{h} px, need at least {min_size}x{min_size}"
+    img = _to_rgb8(img)
+    shrink = h > size or w > size
+    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return img, ""
+
+
+def _decode_all(paths: list[str], size: int, min_size: int, workers: int | None,
+                progress: bool) -> list[tuple[np.ndarray | None, str]]:
+    """Decode many files in threads (OpenCV releases the GIL), in order."""
+    if not paths:
+        return []
+    workers = workers or min(8, os.cpu_count() or 1)
+    out: list[tuple[np.ndarray | None, str]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, result in enumerate(pool.map(lambda p: read_image(p, size, min_size), paths,
+                                            chunksize=16), 1):
+            out.append(result)
+            if progress and (i % 250 == 0 or i == len(paths)):
+                sys.stderr.write(f"\rdecoding {i}/{len(paths)} images")
+                if i == len(paths):
+                    sys.stderr.write("\n")
+                sys.stderr.flush()
+    return out
+
+
+def _progress_default(progress: bool | None, n: int) -> bool:
+    if progress is not None:
+        return progress
+    return n >= 2000 and sys.stderr.isatty()
+
+
+def _load_lists(groups: list[list[str]], size: int, per_class: int | None, min_size: int,
+                workers: int | None, progress: bool | None):
+    """Decode the first ``per_class`` good files of each group, refilling when files are bad.
+    Returns (images per group, kept paths per group, skipped)."""
+    imgs: list[list[np.ndarray]] = [[] for _ in groups]
+    kept: list[list[str]] = [[] for _ in groups]
+    skipped: list[tuple[str, str]] = []
+    nexts = [0] * len(groups)
+    want = [len(g) if per_class is None else per_class for g in groups]
+    show = _progress_default(progress, sum(min(len(g), w) for g, w in zip(groups, want)))
+    while True:
+        batch: list[tuple[int, str]] = []
+        for gi, g in enumerate(groups):
+            take = min(want[gi] - len(imgs[gi]), len(g) - nexts[gi])
+            batch += [(gi, p) for p in g[nexts[gi]:nexts[gi] + take]]
+            nexts[gi] += max(take, 0)
+        if not batch:
+            break
+        results = _decode_all([p for _, p in batch], size, min_size, workers, show)
+        for (gi, p), (img, why) in zip(batch, results):
+            if img is None:
+                skipped.append((p, why))
+            else:
+                imgs[gi].append(img)
+                kept[gi].append(p)
+    for gi, g in enumerate(groups):
+        skipped += [(p, f"beyond per_class: only the first {per_class} images of a class are loaded")
+                    for p in g[nexts[gi]:]]
+    return imgs, kept, skipped
+
+
+def _assemble(imgs, kept, class_names, size, skipped, attributes=None, description=""):
+    images = [im for group in imgs for im in group]
+    labels = np.concatenate([np.full(len(g), i, np.int64) for i, g in enumerate(imgs)]) \
+        if imgs else np.zeros(0, np.int64)
+    array = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    paths = tuple(p for group in kept for p in group)
+    return Dataset(array, labels, tuple(class_names), paths, tuple(skipped), attributes or {},
+                   description)
+
+
+def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None = None, *,
+                min_size: int = 16, workers: int | None = None,
+                progress: bool | None = None) -> Dataset:
+    """Load the question's layout ``root/<class>/<image>``: classes and files in sorted order.
+
+    The first ``per_class`` readable images of each class are resized to ``size`` x ``size`` RGB.
+    Hidden and system files (``.DS_Store``, ``Thumbs.db``, ``._*``) are ignored; every other file
+    not loaded is in ``skipped`` with its reason (empty, not an image, truncated, too small, ...).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder; expected {root}/<class name>/<image files>")
+    entries = sorted(os.listdir(root))
+    class_dirs = [e for e in entries if (root / e).is_dir() and not _is_hidden(e)]
+    skipped: list[tuple[str, str]] = [
+        (str(root / e), "not in a class folder: files must be in root/<class>/")
+        for e in entries if not (root / e).is_dir() and not _is_hidden(e)]
+    if not class_dirs:
+        raise ValueError(f"{root}: no class folders found; expected {root}/<class name>/<image files>")
+    groups: list[list[str]] = []
+    for c in class_dirs:
+        files = []
+        for name in sorted(os.listdir(root / c)):
+            p = root / c / name
+            if _is_hidden(name):
+                continue
+            if p.is_dir():
+                skipped.append((str(p), "subfolder inside a class folder: not searched"))
+            elif p.suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped.append((str(p), f"not an image file: extension {p.suffix or '(none)'!r}"))
+            else:
+                files.append(str(p))
+        if not files:
+            skipped.append((str(root / c), "empty class folder: no image files"))
+        groups.append(files)
+    imgs, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
+    return _assemble(imgs, kept, class_dirs, size, skipped + more, description=f"folder {root}")
+
+
+# ----------------------------------------------------------------------------- UTKFace
+
+_UTK_NAME = re.compile(
+    r"^(?P<age>\d{1,3})_(?P<gender>\d+)_(?P<race>\d+)_(?P<date>\d+)\s*\.?(?:jpe?g|png)(?:\.chip\.jpg)?$",
+    re.IGNORECASE)
+
+
+def parse_utkface_name(name: str) -> dict[str, int]:
+    """``age_gender_race_date.jpg[.chip.jpg]`` -> {"age", "gender", "race"}; ValueError if malformed.
+
+    Tolerates the data set's two known typos (a space before ``.jpg``; ``jpg`` without the dot).
+    """
+    m = _UTK_NAME.match(name)
+    if not m:
+        fields = re.split(r"[_.]", name.split(".")[0])
+        raise ValueError(f"malformed UTKFace name: expected age_gender_race_date.jpg, "
+                         f"found {len(fields)} fields")
+    age, gender, race = int(m["age"]), int(m["gender"]), int(m["race"])
+    if gender not in (0, 1):
+        raise ValueError(f"malformed UTKFace name: gender must be 0 or 1, found {gender}")
+    if race not in range(5):
+        raise ValueError(f"malformed UTKFace name: race must be 0-4, found {race}")
+    if not 0 <= age <= 130:
+        raise ValueError(f"malformed UTKFace name: age must be 0-130, found {age}")
+    return {"age": age, "gender": gender, "race": race}
+
+
+def _age_group(age: int) -> str:
+    return next(name for lo, hi, name in UTKFACE_AGE_GROUPS if lo <= age <= hi)
+
+
+def utkface_class(attrs: dict[str, int], target: str) -> str | None:
+    """The class name of one UTKFace image for ``target``, or None when the target excludes it."""
+    race, gender = UTKFACE_RACES[attrs["race"]], UTKFACE_GENDERS[attrs["gender"]]
+    if target == "race_gender":
+        return None if attrs["race"] == 4 else f"{race}_{gender}"
+    if target == "gender":
+        return gender
+    if target == "race":
+        return race
+    if target == "age_group":
+        return _age_group(attrs["age"])
+    raise ValueError(f"target must be 'race_gender', 'gender', 'race' or 'age_group'; found {target!r}")
+
+
+def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int = 200,
+                 per_class: int | None = None, *, min_size: int = 16, workers: int | None = None,
+                 progress: bool | None = None) -> Dataset:
+    """Load a UTKFace folder (files ``[age]_[gender]_[race]_[date].jpg.chip.jpg``).
+
+    target: ``race_gender`` (the question's 8 classes, races 0-3 x 2 genders; race 4 "Others" is
+    excluded and listed in ``skipped``), ``gender``, ``race`` or ``age_group``. Malformed names are
+    skipped with the reason. ``attributes`` holds age, gender and race of every image.
+    Licence: UTKFace is for non-commercial research only; facekit never downloads it.
+    """
+    utkface_class({"age": 0, "gender": 0, "race": 0}, target)  # validates target early
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder; expected a folder of UTKFace .jpg files")
+    by_class: dict[str, list[tuple[str, dict[str, int]]]] = {}
+    skipped: list[tuple[str, str]] = []
+    for name in sorted(os.listdir(root)):
+        p = root / name
+        if _is_hidden(name) or p.is_dir():
+            continue
+        try:
+            attrs = parse_utkface_name(name)
+        except ValueError as e:
+            skipped.append((str(p), str(e)))
+            continue
+        cls = utkface_class(attrs, target)
+        if cls is None:
+            skipped.append((str(p), f'excluded by target {target}: race 4 "Others"'))
+            continue
+        by_class.setdefault(cls, []).append((str(p), attrs))
+    if not by_class:
+        raise ValueError(f"{root}: no UTKFace images found (names like 25_0_1_20170116174525125.jpg)")
+    class_names = sorted(by_class)
+    lookup = {p: a for items in by_class.values() for p, a in items}
+    groups = [[p for p, _ in by_class[c]] for c in class_names]
+    imgs, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
+    flat = [p for g in kept for p in g]
+    attributes = {k: np.array([lookup[p][k] for p in flat], dtype=np.int64)
+                  for k in ("age", "gender", "race")}
+    return _assemble(imgs, kept, class_names, size, skipped + more, attributes,
+                     f"UTKFace {target} ({UTKFACE_LICENCE})")
+
+
+# ----------------------------------------------------------------------------- one entry point
+
+def load(source: str | os.PathLike = "synthetic", size: int = 96, per_class: int = 100,
+         seed: int = 0, difficulty: float = 0.5) -> Dataset:
+    """Load the built-in synthetic faces (``"synthetic"``), a UTKFace folder or a question-layout
+    folder, whichever ``source`` is. A folder of UTKFace-named files is read as UTKFace."""
+    if str(source) == "synthetic":
+        from facekit.synthetic import make_faces
+        return make_faces(n_per_class=per_class, size=size, seed=seed, difficulty=difficulty)
+    root = Path(source)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder (give 'synthetic', a UTKFace folder, or "
+                                "a folder laid out as <root>/<class>/<images>)")
+    names = [n for n in sorted(os.listdir(root))[:50] if not _is_hidden(n)]
+    if names and sum(bool(_UTK_NAME.match(n)) for n in names) > len(names) // 2:
+        return load_utkface(root, "race_gender", size, per_class)
+    return load_folder(root, size, per_class)
+
+
+# ----------------------------------------------------------------------------- caches
+
+class CacheError(ValueError):
+    """A cache file that is missing parts, damaged, or not what was asked for."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _checksum(images: np.ndarray, labels: np.ndarray) -> int:
+    return zlib.crc32(labels.tobytes(), zlib.crc32(np.ascontiguousarray(images).data))
+
+
+def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to an ``.npz`` (no pickles inside) atomically: a temp file, then a rename."""
+    path = Path(path)
+    arrays = {
+        "version": np.array(CACHE_VERSION),
+        "images": ds.images,
+        "labels": ds.labels,
+        "class_names": np.array(ds.class_names, dtype=str),
+        "paths": np.array(["" if p is None else p for p in ds.paths], dtype=str),
+        "skipped": np.array(ds.skipped, dtype=str).reshape(-1, 2),
+        "description": np.array(ds.description),
+        "checksum": np.array(_checksum(ds.images, ds.labels), dtype=np.uint64),
+    }
+    for k, v in ds.attributes.items():
+        arrays[f"attr.{k}"] = v
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+def load_cache(path: str | os.PathLike, *, size: int | None = None,
+               class_names: tuple[str, ...] | None = None) -> Dataset:
+    """Read a cache written by `save_cache`, verifying shapes, dtypes, classes and a checksum.
+
+    Raises `CacheError` naming the file and the problem for anything damaged or unexpected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such cache file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as e:
+        raise CacheError(f"{path}: damaged cache ({type(e).__name__}: {e}); delete it and reload") from e
+    need = {"version", "images", "labels", "class_names", "paths", "skipped", "checksum"}
+    if missing := need - a.keys():
+        raise CacheError(f"{path}: not a facekit cache, missing {sorted(missing)}")
+    if int(a["version"]) != CACHE_VERSION:
+        raise CacheError(f"{path}: cache version {int(a['version'])}, expected {CACHE_VERSION}")
+    images, labels = a["images"], a["labels"]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise CacheError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N,H,W,3)")
+    if size is not None and images.shape[1:3] != (size, size):
+        raise CacheError(f"{path}: images are {images.shape[1]}x{images.shape[2]}, expected {size}x{size}")
+    names = tuple(str(c) for c in a["class_names"])
+    if class_names is not None and tuple(class_names) != names:
+        raise CacheError(f"{path}: classes {names}, expected {tuple(class_names)}")
+    if _checksum(images, labels) != int(a["checksum"]):
+        raise CacheError(f"{path}: checksum mismatch, the cache is damaged; delete it and reload")
+    try:
+        return Dataset(images, labels, names, tuple(p or None for p in a["paths"].tolist()),
+                       tuple(map(tuple, a["skipped"].tolist())),
+                       {k[5:]: v for k, v in a.items() if k.startswith("attr.")},
+                       str(a.get("description", "")))
+    except ValueError as e:
+        raise CacheError(f"{path}: inconsistent cache: {e}") from e
+
+
+# ----------------------------------------------------------------------------- pickles
+
+def save_pickle(ds: Dataset, folder: str | os.PathLike = ".", *, shuffle: bool = True,
+                seed: int = 0) -> tuple[Path, Path]:
+    """Write ``X.pickle`` (uint8 (N, H, W, 3), RGB) and ``y.pickle`` (int (N,)) like the question's
+    data script did (shuffled), so its model script can read them. Prefer `save_cache`."""
+    folder = Path(folder)
+    order = np.random.default_rng(seed).permutation(len(ds)) if shuffle else np.arange(len(ds))
+    x_path, y_path = folder / "X.pickle", folder / "y.pickle"
+    _atomic_write(x_path, lambda f: pickle.dump(ds.images[order], f))
+    _atomic_write(y_path, lambda f: pickle.dump(ds.labels[order], f))
+    return x_path, y_path
+
+
+def load_pickle(folder: str | os.PathLike = ".", *, trust: bool = False,
+                class_names: tuple[str, ...] | None = None) -> Dataset:
+    """Read ``X.pickle``/``y.pickle`` into a Dataset.
+
+    Unpickling runs whatever code the file asks for, so a pickle from someone else can take over
+    your machine. Pass ``trust=True`` only for files you wrote yourself; prefer `load_cache`.
+    """
+    folder = Path(folder)
+    if not trust:
+        raise PermissionError(f"{folder}: loading a pickle runs code stored in it; pass trust=True "
+                              "only for X.pickle/y.pickle you made yourself (or use load_cache)")
+    with open(folder / "X.pickle", "rb") as f:
+        x = pickle.load(f)  # noqa: S301 - the caller vouched for the file
+    with open(folder / "y.pickle", "rb") as f:
+        y = pickle.load(f)  # noqa: S301
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype != np.uint8:
+        raise ValueError(f"{folder / 'X.pickle'}: images are {x.dtype}, expected uint8 0-255")
+    n = int(y.max()) + 1 if len(y) else 0
+    names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(n))
+    return Dataset(x, y, names, description=f"pickles in {folder}")
