@@ -324,7 +324,15 @@ def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None 
             skipped.append((str(root / c), "empty class folder: no image files"))
         groups.append(files)
     imgs, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
-    return _assemble(imgs, kept, class_dirs, size, skipped + more, description=f"folder {root}")
+    keep = [i for i, g in enumerate(imgs) if g]  # a class with no readable image is no class
+    skipped += [(str(root / class_dirs[i]), "class dropped: no readable images")
+                for i, g in enumerate(groups) if g and not imgs[i]]
+    if not keep:
+        raise ValueError(f"{root}: no readable images in any class folder "
+                         f"({len(skipped + more)} files skipped, e.g. {(skipped + more)[:1]})")
+    return _assemble([imgs[i] for i in keep], [kept[i] for i in keep],
+                     [class_dirs[i] for i in keep], size, skipped + more,
+                     description=f"folder {root}")
 
 
 # ----------------------------------------------------------------------------- UTKFace

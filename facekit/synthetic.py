@@ -92,7 +92,10 @@ def draw_face(label: int, size: int = 96, rng: np.random.Generator | None = None
                     colour, thick, cv2.LINE_AA, _SHIFT)
 
     skin = _SKIN[rng.integers(len(_SKIN))] + rng.normal(0, 10, 3)
-    hair_c = col(_HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 12, 3))
+    hair_rgb = _HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 12, 3)
+    if np.abs(hair_rgb - skin).sum() < 120:  # keep the hair visible against the skin
+        hair_rgb = hair_rgb * 0.45 if hair_rgb.sum() > 250 else hair_rgb + 110
+    hair_c = col(hair_rgb)
     line_w = max(1, int(round(s / 80)))
     if hair == "long":  # hair behind the face, down to the shoulders
         ell(0, 0.05, 1.22, 1.12, hair_c)

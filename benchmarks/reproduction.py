@@ -1,0 +1,78 @@
+"""How reliably does the question's network sit at ln 8? Stuck share over many seeds per setting.
+
+    python -m benchmarks.reproduction --settings 100:64:100:5 100:32:50:3 --seeds 10
+
+A setting is size:filters:per_class:epochs (batch 16, Adam 1e-3, synthetic faces at difficulty
+0.5, 10% stratified validation). A run is "stuck" when its last-epoch training loss is within
+0.005 of ln 8 and its accuracy within 0.05 of 1/8 (`facekit.train.stuck_at_chance`).
+Rows are appended to a JSON-lines file as they finish; the markdown table is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+
+def run_one(size: int, filters: int, per_class: int, epochs: int, seed: int,
+            variant: str = "question") -> dict:
+    from facekit.models import question_variant
+    from facekit.synthetic import make_faces
+    from facekit.train import fit
+
+    train, val = make_faces(per_class, size, seed=0).split(0.1, seed=0)
+    t = time.perf_counter()
+    model = question_variant(variant, (size, size, 3), 8, filters, seed=seed)
+    h = fit(model, train, val, epochs=epochs, batch_size=16, seed=seed)
+    return {"variant": variant, "size": size, "filters": filters, "per_class": per_class,
+            "epochs": epochs, "seed": seed, "final_loss": h.final("loss"),
+            "final_acc": h.final("accuracy"), "val_acc": h.final("val_accuracy"),
+            "stuck": h.stuck, "s_per_epoch": (time.perf_counter() - t) / epochs}
+
+
+def table(rows: list[dict]) -> str:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r["variant"], r["size"], r["filters"], r["per_class"], r["epochs"])
+        groups.setdefault(key, []).append(r)
+    out = ["| variant | size | filters | images | epochs | seeds | stuck | final loss (median) "
+           "| s/epoch (median) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (variant, size, f, pc, ep), rs in groups.items():
+        stuck = sum(r["stuck"] for r in rs)
+        losses = sorted(r["final_loss"] for r in rs)
+        secs = sorted(r["s_per_epoch"] for r in rs)
+        out.append(f"| {variant} | {size} | {f} | {8 * pc} | {ep} | {len(rs)} | {stuck}/{len(rs)} "
+                   f"({100 * stuck / len(rs):.0f}%) | {losses[len(losses) // 2]:.4f} "
+                   f"| {secs[len(secs) // 2]:.1f} |")
+    out.append(f"\nln 8 = {math.log(8):.4f}. Machine: {platform.machine()}, "
+               f"{platform.python_version()}.")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--settings", nargs="+", default=["100:64:100:5"])
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--variant", default="question")
+    p.add_argument("--out", default="benchmarks/results/reproduction.jsonl")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for setting in args.settings:
+        size, filters, per_class, epochs = map(int, setting.split(":"))
+        for seed in range(args.seeds):
+            row = run_one(size, filters, per_class, epochs, seed, args.variant)
+            print(json.dumps(row), flush=True)
+            with out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    out.with_suffix(".md").write_text(table(rows) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

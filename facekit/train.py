@@ -1,0 +1,174 @@
+"""Deterministic training on uint8 data, with the true loss of every batch recorded.
+
+`fit` feeds uint8 batches through tf.data (no float64 copy of the data set), records each
+batch's own loss (Keras' batch logs hold a running mean over the epoch) and per-epoch metrics,
+and returns a `History` that the plots and reports read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from facekit.data import Dataset
+
+__all__ = ["set_seed", "fit", "History", "stuck_at_chance", "as_arrays", "make_tf_dataset"]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TF ops deterministic (same numbers every run
+    on one machine; other CPUs may differ in the last bits, which can change a fragile run)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def as_arrays(data: Dataset | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) from a Dataset or an (x, y) pair."""
+    if isinstance(data, Dataset):
+        return data.images, data.labels
+    x, y = data
+    return np.asarray(x), np.asarray(y)
+
+
+def make_tf_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
+                    seed: int = 0) -> tf.data.Dataset:
+    """Batches of (x, y) read by index from the arrays: no copy of the data set, a new
+    seeded shuffle every epoch, prefetching."""
+    n = len(x)
+    idx = tf.data.Dataset.range(n)
+    if shuffle:
+        idx = idx.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+
+    def take(i):
+        return x[i], y[i]
+
+    def gather(i):
+        xb, yb = tf.numpy_function(take, [i], (tf.as_dtype(x.dtype), tf.as_dtype(y.dtype)),
+                                   stateful=False)
+        xb.set_shape((None, *x.shape[1:]))
+        yb.set_shape((None,))
+        return xb, yb
+
+    return idx.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class History:
+    """What one training run recorded. ``epochs[i]`` has loss, accuracy, val_loss, val_accuracy
+    (when there was validation data) and seconds; ``batch_loss`` is every batch's own loss."""
+
+    n_classes: int
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    batch_loss: list[float] = field(default_factory=list)
+    batch_accuracy: list[float] = field(default_factory=list)
+    label: str = ""
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        """Per-epoch values of ``key`` (e.g. ``h["val_accuracy"]``)."""
+        return np.array([e.get(key, np.nan) for e in self.epochs], dtype=float)
+
+    @property
+    def chance_loss(self) -> float:
+        return math.log(self.n_classes)
+
+    def final(self, key: str = "loss") -> float:
+        return float(self[key][-1]) if self.epochs else float("nan")
+
+    @property
+    def stuck(self) -> bool:
+        """True when the last epoch's training loss and accuracy sit at chance (`stuck_at_chance`)."""
+        return stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes)
+
+    def table(self) -> str:
+        """A compact per-epoch table."""
+        keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in self.epochs[0]] \
+            if self.epochs else []
+        head = "epoch " + " ".join(f"{k:>12}" for k in keys) + "       s"
+        rows = [f"{i + 1:5d} " + " ".join(f"{e[k]:12.4f}" for k in keys) + f" {e['seconds']:7.1f}"
+                for i, e in enumerate(self.epochs)]
+        return "\n".join([head, *rows])
+
+    def as_dict(self) -> dict:
+        return {"label": self.label, "n_classes": self.n_classes, "epochs": self.epochs,
+                "batch_loss": self.batch_loss, "batch_accuracy": self.batch_accuracy}
+
+
+def stuck_at_chance(loss: float, accuracy: float | None, n_classes: int, loss_tol: float = 0.005,
+                    acc_tol: float = 0.05) -> bool:
+    """Is a run stuck at chance? Loss within ``loss_tol`` of ln C and accuracy within
+    ``acc_tol`` of 1/C (accuracy is ignored when None)."""
+    at_ln_c = abs(loss - math.log(n_classes)) <= loss_tol
+    return at_ln_c and (accuracy is None or abs(accuracy - 1.0 / n_classes) <= acc_tol)
+
+
+class _BatchRecorder(keras.callbacks.Callback):
+    """Resets the metrics before each batch, so the batch logs hold that batch's own loss and
+    accuracy; at the end of the epoch writes the true epoch means back into the logs."""
+
+    def __init__(self, history: History, n_train: int, batch_size: int, verbose: int):
+        super().__init__()
+        self.h, self.n, self.bs, self.verbose = history, n_train, batch_size, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0, self.step, self.sums = time.perf_counter(), 0, {}
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.reset_metrics()
+
+    def on_train_batch_end(self, batch, logs=None):
+        size = min(self.bs, self.n - self.step * self.bs)
+        self.step += 1
+        for k, v in (logs or {}).items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v) * size
+        self.h.batch_loss.append(float(logs["loss"]))
+        if "accuracy" in logs:
+            self.h.batch_accuracy.append(float(logs["accuracy"]))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        for k, total in self.sums.items():
+            logs[k] = total / self.n  # true epoch means for every callback after this one
+        row = {k: float(v) for k, v in logs.items() if np.isscalar(v) or np.ndim(v) == 0}
+        row["seconds"] = time.perf_counter() - self.t0
+        self.h.epochs.append(row)
+        if self.verbose:
+            lines = self.h.table().splitlines()
+            print(("\n".join(lines) if epoch == 0 else lines[-1]), flush=True)
+
+
+def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
+        val: Dataset | tuple[np.ndarray, np.ndarray] | None = None, epochs: int = 5,
+        batch_size: int = 16, seed: int | None = 0, *, callbacks: list | None = None,
+        verbose: int = 0, label: str = "", shuffle: bool = True,
+        strategy: tf.distribute.Strategy | None = None) -> History:
+    """Train ``model`` (compiled) on uint8 images; return a `History`.
+
+    Batches are shuffled with ``seed`` (a new order every epoch); with a seed, TF ops are
+    deterministic too, so the same seed gives the same numbers on one machine. ``verbose=1``
+    prints a compact per-epoch table. Multi-GPU: build and compile the model inside
+    ``strategy.scope()`` and pass ``strategy``; `fit` runs under it.
+    """
+    if seed is not None:
+        set_seed(seed)
+    x, y = as_arrays(train)
+    n_classes = int(model.output_shape[-1])
+    if len(x) == 0:
+        raise ValueError("no training images")
+    if y.max() >= n_classes:
+        raise ValueError(f"labels go up to {int(y.max())} but the model has {n_classes} outputs")
+    history = History(n_classes=n_classes, label=label or model.name)
+    train_ds = make_tf_dataset(x, y, batch_size, shuffle=shuffle, seed=seed or 0)
+    val_ds = None
+    if val is not None and len(as_arrays(val)[1]):
+        val_ds = make_tf_dataset(*as_arrays(val), batch_size)
+    recorder = _BatchRecorder(history, len(x), batch_size, verbose)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
+                  callbacks=[recorder, *(callbacks or [])])
+    return history
