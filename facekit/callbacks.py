@@ -1,0 +1,137 @@
+"""Keras callbacks that watch a training run: each records one thing well.
+
+`ActivationStats` - post-activation statistics and histograms per layer (for `color_dim`);
+`GradientStats` - gradient norm per layer over training; `ChanceAlarm` - says when the loss
+sits at ln C and what to check next. Also importable from `facekit.diagnose`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["ActivationStats", "GradientStats", "ChanceAlarm"]
+
+
+class ActivationStats(keras.callbacks.Callback):
+    """Every ``every`` batches, run a fixed probe batch through the model and record, per hidden
+    activation layer (after the activation): mean, std, exact-zero share, near-zero share
+    (0 < |a| < ``near_zero``), dead-channel share and a histogram of the non-zero values.
+
+    The histogram range adapts to the data: 0 .. 1.5 x the largest value seen at the first
+    record, per layer (later values above it land in the last bin). Exact zeros are counted
+    separately, so a layer going dead shows as ``zero`` -> 1, not as a spike in bin 0.
+    """
+
+    def __init__(self, x_probe: np.ndarray, every: int = 10, bins: int = 40, near_zero: float = 1e-3):
+        super().__init__()
+        self.x = np.asarray(x_probe)
+        self.every, self.bins, self.near_zero = every, bins, near_zero
+        self.steps: list[int] = []
+        self.stats: dict[str, list] = {}
+        self.hists: dict[str, list[np.ndarray]] = {}
+        self.edges: dict[str, np.ndarray] = {}
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        from facekit.diagnose import _probe, activation_layers
+
+        self.layers = activation_layers(self.model)
+        self._probe = _probe(self.model, self.layers)
+        self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every == 0:
+            self._record()
+
+    def _record(self) -> None:
+        from facekit.diagnose import layer_stats
+
+        outs = self._probe(self.x, training=False)
+        outs = outs if isinstance(outs, list | tuple) else [outs]
+        self.steps.append(self._step)
+        for la, o in zip(self.layers, outs):
+            a = np.asarray(o)
+            self.stats.setdefault(la.name, []).append(layer_stats(la.name, a, self.near_zero))
+            nonzero = np.abs(a[a != 0])
+            if la.name not in self.edges:
+                hi = float(nonzero.max()) * 1.5 if nonzero.size else 1.0
+                self.edges[la.name] = np.linspace(0, hi, self.bins + 1)
+            e = self.edges[la.name]
+            h, _ = np.histogram(np.minimum(nonzero, e[-1] * (1 - 1e-9)), bins=e)
+            self.hists.setdefault(la.name, []).append(h / max(a.size, 1))
+
+    def series(self, key: str) -> dict[str, np.ndarray]:
+        """``{layer: values over records}`` for a `LayerStats` field, e.g. ``series("dead")``."""
+        return {k: np.array([getattr(s, key) for s in v]) for k, v in self.stats.items()}
+
+
+class GradientStats(keras.callbacks.Callback):
+    """Every ``every`` batches, compute the gradient of the loss on a fixed probe batch and
+    record its norm per layer (all of the layer's weights together)."""
+
+    def __init__(self, x_probe: np.ndarray, y_probe: np.ndarray, every: int = 10):
+        super().__init__()
+        self.x, self.y, self.every = np.asarray(x_probe), np.asarray(y_probe), every
+        self.steps: list[int] = []
+        self.norms: dict[str, list[float]] = {}
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        self._record()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every == 0:
+            self._record()
+
+    def _record(self) -> None:
+        from facekit.diagnose import _layer_of, _outputs_are_probs
+
+        vars_ = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            p = self.model(self.x, training=False)
+            probs = _outputs_are_probs(self.model, np.asarray(p))
+            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                self.y, p, from_logits=not probs))
+        grads = tape.gradient(loss, vars_)
+        per: dict[str, float] = {}
+        for v, g in zip(vars_, grads):
+            if g is not None:
+                per[_layer_of(v.path)] = per.get(_layer_of(v.path), 0.0) + float(tf.reduce_sum(g * g))
+        self.steps.append(self._step)
+        for k, g2 in per.items():
+            self.norms.setdefault(k, []).append(math.sqrt(g2))
+
+
+class ChanceAlarm(keras.callbacks.Callback):
+    """Raise the alarm when the training loss stays within ``eps`` of ln C for ``patience``
+    epochs in a row: print what that means and what to check next; with ``stop=True`` also stop
+    training. ``alarm.fired`` (and ``alarm.fired_epoch``) tell whether it did."""
+
+    def __init__(self, patience: int = 3, eps: float = 0.01, stop: bool = False, verbose: bool = True):
+        super().__init__()
+        self.patience, self.eps, self.stop, self.verbose = patience, eps, stop, verbose
+        self.fired, self.fired_epoch, self._run = False, None, 0
+
+    def on_train_begin(self, logs=None):
+        self._run = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        c = int(self.model.output_shape[-1])
+        loss = float((logs or {}).get("loss", float("nan")))
+        self._run = self._run + 1 if abs(loss - math.log(c)) <= self.eps else 0
+        if self._run >= self.patience and not self.fired:
+            self.fired, self.fired_epoch = True, epoch + 1
+            if self.verbose:
+                print(f"ChanceAlarm: the loss has stayed at ln {c} = {math.log(c):.3f} (+/- {self.eps}) "
+                      f"for {self._run} epochs - the network predicts the same thing for every "
+                      "image. Next: facekit.diagnose.doctor(model, data) - output_sensitivity, "
+                      "activation_report (where the signal dies), gradient_report; then try He "
+                      "init, BatchNorm or fewer layers.", flush=True)
+            if self.stop:
+                self.model.stop_training = True

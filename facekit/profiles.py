@@ -1,0 +1,62 @@
+"""Run sizes: ``ci`` (seconds, for tests), ``classroom`` (default: minutes on a laptop CPU) and
+``full`` (the question's true sizes; GPU recommended). Choose with an argument or the
+``FACEKIT_PROFILE`` environment variable.
+
+The ``ci`` and ``classroom`` settings were picked from measured stuck rates of the question's
+network over many seeds: see ``benchmarks/results/reproduction.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+__all__ = ["Profile", "PROFILES", "get_profile"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes for one kind of run. The question's network uses ``filters`` at ``size`` px on
+    ``per_class`` images per class; the answer's network trains for ``answer_epochs``."""
+
+    name: str
+    size: int
+    per_class: int
+    filters: int
+    epochs: int
+    answer_epochs: int
+    batch_size: int = 16
+    seeds: tuple[int, ...] = (0, 1, 2)
+    difficulty: float = 0.5
+    val_fraction: float = 0.1
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.size, self.size, 3)
+
+    def describe(self) -> str:
+        return (f"profile {self.name!r}: {self.size}x{self.size} px, {self.per_class} images/class, "
+                f"question net {self.filters} filters x {self.epochs} epochs, answer net "
+                f"{self.answer_epochs} epochs, batch {self.batch_size}, seeds {list(self.seeds)}")
+
+
+PROFILES: dict[str, Profile] = {
+    "ci": Profile("ci", size=100, per_class=50, filters=32, epochs=3, answer_epochs=4, seeds=(0, 1, 2)),
+    "classroom": Profile("classroom", size=100, per_class=50, filters=128, epochs=4, answer_epochs=10,
+                         seeds=(0, 1, 2)),
+    "full": Profile("full", size=200, per_class=700, filters=256, epochs=5, answer_epochs=10,
+                    seeds=(0,)),
+}
+
+
+def get_profile(name: str | Profile | None = None, **overrides) -> Profile:
+    """The profile called ``name`` (default: ``$FACEKIT_PROFILE``, else ``classroom``),
+    with any field overridden by keyword (``get_profile("ci", epochs=2)``)."""
+    if isinstance(name, Profile):
+        profile = name
+    else:
+        key = (name or os.environ.get("FACEKIT_PROFILE") or "classroom").strip().lower()
+        if key not in PROFILES:
+            raise ValueError(f"unknown profile {key!r}; choose from {sorted(PROFILES)}")
+        profile = PROFILES[key]
+    return replace(profile, **overrides) if overrides else profile
