@@ -11,7 +11,8 @@ import numpy as np
 
 from facekit.data import Dataset
 
-__all__ = ["show_grid", "show_batch", "plot_history", "plot_histories", "save"]
+__all__ = ["show_grid", "show_batch", "plot_history", "plot_histories", "plot_layer_stats", "color_dim",
+           "plot_grad_norms", "plot_lr_sweep", "plot_ablation", "plot_stats_over_training", "save"]
 
 # Greyscale-safe: distinct line styles and markers, not only colours.
 STYLES = [dict(color="#1f4e9c", ls="-", marker="o"), dict(color="#c0392b", ls="--", marker="s"),
@@ -99,6 +100,144 @@ def plot_histories(histories: Sequence, title: str = "training curves",
 def plot_history(history, title: str | None = None) -> plt.Figure:
     """Loss and accuracy of one run, train and validation, with ln C and chance lines."""
     return plot_histories([history], title or f"{history.label}: training curves")
+
+
+def plot_layer_stats(check, title: str = "activations after each layer") -> plt.Figure:
+    """Per layer (after the activation): signal RMS on a log scale, and the shares of exact
+    zeros, near-zero values and dead channels. Takes `facekit.diagnose.activation_report`'s result
+    (or a list of `LayerStats`)."""
+    stats = check.values["layers"] if hasattr(check, "values") else list(check)
+    names = [s.name for s in stats]
+    x = np.arange(len(stats))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    a1.semilogy(x, [s.rms for s in stats], **STYLES[0], label="RMS of the activations")
+    a1.set(xticks=x, ylabel="RMS (log scale)", title="signal strength by depth")
+    a1.set_xticklabels(names, rotation=45, ha="right")
+    for i, (key, lab) in enumerate((("zero", "exact zeros"), ("near_zero", "near zero (0<|a|<tol)"),
+                                    ("dead", "dead channels"))):
+        a2.plot(x, [getattr(s, key) for s in stats], **STYLES[i], label=lab)
+    a2.set(xticks=x, ylabel="share (0-1)", ylim=(-0.02, 1.02), title="zeros and dead channels")
+    a2.set_xticklabels(names, rotation=45, ha="right")
+    for ax in (a1, a2):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_xlabel("layer (input -> output)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def color_dim(stats, layers: Sequence[str] | None = None, title: str = "activation histograms over training"
+              ) -> plt.Figure:
+    """fastai's "colorful dimension": for each layer, the histogram of its non-zero activations
+    (y, log counts) at every record (x); the share of exact zeros is drawn on top (white line,
+    right axis). Takes an `ActivationStats` callback after training."""
+    names = list(layers or stats.hists)
+    cols = min(5, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.5), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for i, (ax, name) in enumerate(zip(axes.flat, names)):
+        h = np.array(stats.hists[name]).T  # bins x records
+        e = stats.edges[name]
+        ax.imshow(np.log1p(h * 1e4), origin="lower", aspect="auto", cmap="viridis",
+                  extent=(stats.steps[0], stats.steps[-1] or 1, e[0], e[-1]))
+        ax.set_title(name, fontsize=9)
+        if i // cols == rows - 1:
+            ax.set_xlabel("batch")
+        if i % cols == 0:
+            ax.set_ylabel("activation value")
+        z = ax.twinx()
+        z.plot(stats.steps, [s.zero for s in stats.stats[name]], color="white", lw=1.5)
+        z.set_ylim(0, 1)
+        z.set_yticks([0, 0.5, 1] if i % cols == cols - 1 else [])
+        if i % cols == cols - 1:
+            z.set_ylabel("exact zeros (white)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_stats_over_training(stats, key: str = "dead", title: str | None = None) -> plt.Figure:
+    """One `LayerStats` field (``dead``, ``zero``, ``rms``...) per layer over training, from an
+    `ActivationStats` callback."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (name, values) in enumerate(stats.series(key).items()):
+        st = STYLES[i % len(STYLES)]
+        ax.plot(stats.steps, values, color=plt.cm.viridis(i / max(len(stats.stats) - 1, 1)),
+                ls=st["ls"], label=name)
+    ax.set(xlabel="batch", ylabel=key + (" share (0-1)" if key in ("dead", "zero", "near_zero") else ""),
+           title=title or f"{key} per layer over training")
+    if key == "rms":
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grad_norms(grads, title: str = "gradient norm per layer") -> plt.Figure:
+    """Gradient norms per layer: over training from a `GradientStats` callback (log scale), or
+    at one moment from `facekit.diagnose.gradient_report`'s result (bars)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    if hasattr(grads, "norms"):
+        for i, (name, values) in enumerate(grads.norms.items()):
+            ax.semilogy(grads.steps, values, color=plt.cm.viridis(i / max(len(grads.norms) - 1, 1)),
+                        ls=STYLES[i % len(STYLES)]["ls"], label=name)
+        ax.set(xlabel="batch", ylabel="gradient norm (log scale)")
+        ax.legend(fontsize=7, ncol=2)
+    else:
+        rows = grads.values["layers"]
+        ax.bar(range(len(rows)), [r["grad_norm"] for r in rows], color="#1f4e9c", hatch="//",
+               label="|gradient| of the layer's weights")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([r["layer"] for r in rows], rotation=45, ha="right")
+        ax.set(xlabel="layer (input -> output)", ylabel="gradient norm (log scale)")
+        ax.legend(fontsize=8)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lr_sweep(check, title: str = "learning-rate sweep") -> plt.Figure:
+    """Per-batch loss (dots) and its smoothed curve against the learning rate (log scale), with
+    the suggested range shaded. Takes `facekit.diagnose.lr_sweep`'s result."""
+    v = check.values
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.semilogx(v["lrs"], v["losses"], ".", color="0.55", label="loss of each batch")
+    ax.semilogx(v["lrs"], v["smoothed"], **{**STYLES[0], "marker": None}, label="smoothed")
+    if v.get("suggested"):
+        ax.axvspan(*v["suggested"], color="#2e8b57", alpha=0.2, hatch="\\\\", label="suggested range")
+    finite = [v for v in v["smoothed"] if math.isfinite(v)]
+    ax.set_ylim(min(finite) * 0.9, max(v["losses"][0], v["smoothed"][0]) * 1.5)
+    ax.set(xlabel="learning rate (log scale)", ylabel="cross-entropy loss (nats)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(ablation, title: str = "one change at a time: which one un-sticks the network?"
+                  ) -> plt.Figure:
+    """Share of seeds stuck at chance (bars) and median validation accuracy (markers) for each
+    variant of `facekit.diagnose.ablate`."""
+    rows = ablation.rows
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    ax.barh(y, [r["stuck"] / r["runs"] for r in rows], color="#c0392b", hatch="//", alpha=0.8,
+            label="share of seeds stuck at ln C")
+    ax.plot([r["val_acc"] for r in rows], y, "o", color="#1f4e9c", label="median val accuracy")
+    ax.set_yticks(y)
+    ax.set_yticklabels([r["variant"] for r in rows])
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.02), xlabel="share of seeds stuck / validation accuracy (0-1)", title=title)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
 
 
 def save(fig: plt.Figure, path, dpi: int = 110) -> None:

@@ -1,0 +1,157 @@
+"""facekit.diagnose: known-answer tests for every check, the callbacks and the doctor,
+on models facekit did not build (digits drawn with cv2.putText)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from facekit.diagnose import (
+    ActivationStats,
+    ChanceAlarm,
+    GradientStats,
+    activation_report,
+    doctor,
+    gradient_report,
+    input_baseline,
+    loss_at_init,
+    lr_sweep,
+    output_sensitivity,
+    overfit_one_batch,
+)
+from facekit.train import fit
+
+
+def digits(n_per_class: int = 12, size: int = 28, classes: int = 10, seed: int = 0):
+    """A small data set that is not faces: digits drawn with cv2.putText, float inputs 0..1."""
+    rng = np.random.default_rng(seed)
+    x, y = [], []
+    for c in range(classes):
+        for _ in range(n_per_class):
+            img = np.zeros((size, size), np.uint8)
+            org = (int(rng.integers(2, 9)), int(rng.integers(20, 26)))
+            cv2.putText(img, str(c), org, cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+            x.append(np.repeat(img[..., None], 3, -1))
+            y.append(c)
+    return np.array(x, np.float32) / 255.0, np.array(y)
+
+
+def small_cnn(classes=10, seed=0, bias=0.0, init="he_normal", dense_zero=False):
+    """Built the plain Sequential way, without keras.Input."""
+    keras.utils.set_random_seed(seed)
+    m = keras.Sequential([
+        keras.layers.Conv2D(8, 3, activation="relu", kernel_initializer=init,
+                            bias_initializer=keras.initializers.Constant(bias), name="conv_a"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(16, 3, activation="relu", kernel_initializer=init, name="conv_b"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(classes, activation="softmax", name="out",
+                           kernel_initializer="zeros" if dense_zero else "glorot_uniform"),
+    ])
+    m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    return m
+
+
+def test_large_negative_bias_makes_a_layer_100_percent_dead_and_gradients_vanish():
+    x, y = digits()
+    m = small_cnn(bias=-100.0)
+    check = activation_report(m, (x, y))
+    stats = {s.name: s for s in check.values["layers"]}
+    assert stats["conv_a"].dead == 1.0 and stats["conv_a"].zero == 1.0
+    assert not check.ok and "conv_a" in check.values["dying"]
+    grads = gradient_report(m, (x, y))
+    assert "conv_a" in grads.values["weak"] and not grads.ok
+
+
+def test_three_classes_at_init_give_ln_3():
+    x, y = digits(classes=3)
+    check = loss_at_init(small_cnn(classes=3, dense_zero=True), (x, y))
+    assert check.values["loss"] == pytest.approx(math.log(3), abs=1e-5)
+    assert check.values["ln_c"] == pytest.approx(math.log(3)) and check.ok
+
+
+def test_constant_output_model_has_zero_sensitivity_and_ignores_its_input():
+    x, y = digits()
+    m = small_cnn(dense_zero=True)
+    s = output_sensitivity(m, (x, y))
+    assert s.values["logit_spread"] == pytest.approx(0.0, abs=1e-9) and not s.ok
+    assert not input_baseline(m, (x, y)).ok
+    healthy = small_cnn()
+    assert output_sensitivity(healthy, (x, y)).ok and input_baseline(healthy, (x, y)).ok
+
+
+def test_activation_report_separates_exact_zeros_from_near_zeros():
+    x, y = digits()
+    stats = activation_report(small_cnn(), (x, y)).values["layers"]
+    for s in stats:
+        assert 0 < s.zero < 1 and 0 <= s.near_zero < 1 - s.zero
+
+
+def test_overfit_one_batch_and_lr_sweep_on_a_healthy_model():
+    x, y = digits()
+    m = small_cnn()
+    before = [w.copy() for w in m.get_weights()]
+    assert overfit_one_batch(m, (x, y), steps=60).ok
+    sweep = lr_sweep(m, (x, y), steps=50)
+    assert sweep.ok and sweep.values["suggested"][0] < sweep.values["suggested"][1]
+    assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights()))  # model untouched
+
+
+def test_lr_sweep_on_a_dead_network_says_the_learning_rate_is_not_the_problem():
+    x, y = digits()
+    check = lr_sweep(small_cnn(bias=-100.0, dense_zero=True), (x, y), steps=30, lr_max=1e-2)
+    assert not check.ok and "not the problem" in check.verdict
+
+
+def test_chance_alarm_fires_on_a_stuck_history_only():
+    m = small_cnn(classes=8)
+    m.build((None, 28, 28, 3))
+    stuck, learning = ChanceAlarm(patience=3), ChanceAlarm(patience=3, stop=True)
+    stuck.set_model(m)
+    for e, loss in enumerate([2.2, 2.0797, 2.0795, 2.0794]):
+        stuck.on_epoch_end(e, {"loss": loss})
+    assert stuck.fired and stuck.fired_epoch == 4
+    learning.set_model(m)
+    for e, loss in enumerate([2.0797, 2.0796, 1.9, 1.5, 1.2]):
+        learning.on_epoch_end(e, {"loss": loss})
+    assert not learning.fired and not m.stop_training
+
+
+def test_chance_alarm_can_stop_training():
+    m = small_cnn(classes=8)
+    m.build((None, 28, 28, 3))
+    alarm = ChanceAlarm(patience=2, stop=True, verbose=False)
+    alarm.set_model(m)
+    for e in range(2):
+        alarm.on_epoch_end(e, {"loss": math.log(8)})
+    assert alarm.fired and m.stop_training
+
+
+def test_callbacks_record_during_fit():
+    x, y = digits()
+    xu, m = (x * 255).astype(np.uint8), small_cnn()
+    m.build((None, 28, 28, 3))
+    acts, grads = ActivationStats(x[:16], every=2), GradientStats(x[:16], y[:16], every=2)
+    h = fit(m, (x, y), epochs=1, batch_size=16, callbacks=[acts, grads])
+    assert xu.dtype == np.uint8 and len(h.batch_loss) == 8
+    assert acts.steps == [0, 2, 4, 6, 8] and grads.steps == acts.steps
+    assert set(acts.stats) == {"conv_a", "conv_b"} and set(grads.norms) == {"conv_a", "conv_b", "out"}
+    hist = np.array(acts.hists["conv_a"])
+    zero = acts.series("zero")["conv_a"]
+    assert np.allclose(hist.sum(1), 1 - zero)  # the histogram holds exactly the non-zeros
+
+
+def test_doctor_on_a_foreign_model_healthy_and_sick():
+    x, y = digits()
+    healthy = doctor(small_cnn(), (x, y))
+    assert healthy.ok, str(healthy)
+    sick = doctor(small_cnn(bias=-100.0, init="glorot_uniform"), (x, y))
+    assert not sick.ok and "conv_a" in sick.dying_layers
+    text = str(sick)
+    assert "He initialisation" in text and "[!!] activations" in text
+    assert sick["gradients"].ok is False

@@ -1,0 +1,45 @@
+"""End to end, tiny: the story and the ablation on a cut-down ci profile; profiles; the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from facekit.cli import main
+from facekit.diagnose import ablate
+from facekit.profiles import PROFILES, get_profile
+from facekit.story import run_story
+
+
+def test_profiles_and_env_var(monkeypatch):
+    monkeypatch.setenv("FACEKIT_PROFILE", "full")
+    assert get_profile().name == "full" and get_profile().size == 200 and get_profile().filters == 256
+    monkeypatch.delenv("FACEKIT_PROFILE")
+    assert get_profile().name == "classroom"
+    assert get_profile("ci", epochs=1).epochs == 1
+    with pytest.raises(ValueError, match="unknown profile"):
+        get_profile("huge")
+    assert set(PROFILES) == {"ci", "classroom", "full"}
+
+
+def test_tiny_story_writes_figures_and_a_verdict(tmp_path, capsys):
+    prof = get_profile("ci", per_class=10, epochs=1, answer_epochs=2, seeds=(0,))
+    result = run_story(prof, out=tmp_path)
+    out = capsys.readouterr().out
+    assert "verdict:" in out and "question's network" in out
+    assert [p.name for p in result.figures] == ["question_net.png", "answer_net.png"]
+    assert all(p.stat().st_size > 10_000 for p in result.figures)
+    assert len(result.question) == 1 and len(result.answer.epochs) == 2
+    assert "| answer net |" in result.table()
+
+
+def test_ablation_table_has_a_row_per_variant():
+    prof = get_profile("ci", per_class=6, epochs=1, seeds=(0,))
+    result = ablate(["question", "he_init"], prof)
+    assert [r["variant"] for r in result.rows] == ["question", "he_init"]
+    assert "| he_init |" in result.table() and all(r["runs"] == 1 for r in result.rows)
+
+
+def test_cli_synth_writes_the_question_layout(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "T"), "--n-per-class", "2", "--size", "48"]) == 0
+    assert sorted(p.name for p in (tmp_path / "T").iterdir())[:2] == ["bald", "bald+glasses"]
+    assert len(list((tmp_path / "T").rglob("*.jpg"))) == 16
