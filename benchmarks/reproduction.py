@@ -1,10 +1,13 @@
 """How reliably does the question's network sit at ln 8? Stuck share over many seeds per setting.
 
     python -m benchmarks.reproduction --settings 100:64:100:5 100:32:50:3 --seeds 10
+    python -m benchmarks.reproduction --settings 100:128:50:4 --seeds 5 \
+        --variants question he_init batch_norm ... --out benchmarks/results/ablation.jsonl
 
 A setting is size:filters:per_class:epochs (batch 16, Adam 1e-3, synthetic faces at difficulty
-0.5, 10% stratified validation). A run is "stuck" when its last-epoch training loss is within
-0.005 of ln 8 and its accuracy within 0.05 of 1/8 (`facekit.train.stuck_at_chance`).
+0.5, 10% stratified validation). A run is "stuck" (`facekit.train.History.stuck`) when its
+last-epoch training loss is within 0.005 of ln 8, its accuracy within 0.05 of 1/8, and the
+epoch before was within 0.01 of ln 8 too (a loss passing through ln 8 does not count).
 Rows are appended to a JSON-lines file as they finish; the markdown table is rebuilt from it.
 """
 
@@ -31,7 +34,8 @@ def run_one(size: int, filters: int, per_class: int, epochs: int, seed: int,
     return {"variant": variant, "size": size, "filters": filters, "per_class": per_class,
             "epochs": epochs, "seed": seed, "final_loss": h.final("loss"),
             "final_acc": h.final("accuracy"), "val_acc": h.final("val_accuracy"),
-            "stuck": h.stuck, "s_per_epoch": (time.perf_counter() - t) / epochs}
+            "stuck": h.stuck, "s_per_epoch": (time.perf_counter() - t) / epochs,
+            "losses": [round(v, 5) for v in h["loss"].tolist()]}
 
 
 def table(rows: list[dict]) -> str:
@@ -56,16 +60,18 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--settings", nargs="+", default=["100:64:100:5"])
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--variant", default="question")
+    p.add_argument("--seeds", type=int, default=10, help="how many seeds per setting")
+    p.add_argument("--first-seed", type=int, default=0, help="to resume an interrupted run")
+    p.add_argument("--variants", nargs="+", default=["question"],
+                   help="one-change variants of facekit.models.VARIANTS (default: question)")
     p.add_argument("--out", default="benchmarks/results/reproduction.jsonl")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     for setting in args.settings:
         size, filters, per_class, epochs = map(int, setting.split(":"))
-        for seed in range(args.seeds):
-            row = run_one(size, filters, per_class, epochs, seed, args.variant)
+        for variant, seed in ((v, s) for v in args.variants for s in range(args.first_seed, args.seeds)):
+            row = run_one(size, filters, per_class, epochs, seed, variant)
             print(json.dumps(row), flush=True)
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")

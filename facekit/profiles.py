@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-__all__ = ["Profile", "PROFILES", "get_profile"]
+__all__ = ["Profile", "PROFILES", "get_profile", "setup"]
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,22 @@ def get_profile(name: str | Profile | None = None, **overrides) -> Profile:
             raise ValueError(f"unknown profile {key!r}; choose from {sorted(PROFILES)}")
         profile = PROFILES[key]
     return replace(profile, **overrides) if overrides else profile
+
+
+def setup(profile: str | Profile | None = None, seed: int = 0, verbose: bool = True) -> Profile:
+    """Start a notebook or script: pick the profile, seed everything (deterministic TF ops), and
+    print the versions, the devices TensorFlow sees and the profile."""
+    import keras
+    import tensorflow as tf
+
+    import facekit
+    from facekit.train import set_seed
+
+    prof = get_profile(profile)
+    set_seed(seed)
+    if verbose:
+        devices = ", ".join(d.device_type for d in tf.config.list_physical_devices())
+        print(f"facekit {facekit.__version__}, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
+              f"devices: {devices}")
+        print(prof.describe())
+    return prof

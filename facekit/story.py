@@ -1,5 +1,6 @@
-"""The whole story, headless: data -> the question's network (stuck at ln C) -> the answer's
-network (learns, overfits) -> a verdict, with a compact report and figures on disk."""
+"""The whole story, headless: data -> the question's network (stuck at ln C) -> the doctor's
+diagnosis -> the answer's network (learns, overfits) -> a verdict; a compact report on stdout and
+figures on disk."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class StoryResult:
     data: Dataset
     question: list[History] = field(default_factory=list)
     answer: History | None = None
+    report: object = None  # facekit.diagnose.Report on the first question run
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -44,6 +46,13 @@ class StoryResult:
         text = (f"The question's network sat at chance on {k} of {n} seeds: its training loss "
                 f"stayed at ln {c} = {math.log(c):.3f} and its accuracy at 1/{c} = {1 / c:.3f}, "
                 "so it predicts the same probabilities for every image.")
+        if self.report is not None and not self.report.ok:
+            failed = [c.name for c in self.report.checks if not c.ok]
+            dying = self.report.dying_layers
+            text += (f" The doctor measured why: {', '.join(failed)} failed"
+                     + (f"; the signal dies from {dying[0]} on" if dying else "")
+                     + (f"; first fix to try: {self.report.suggestions[0].split(':')[0]}."
+                        if self.report.suggestions else "."))
         if self.answer is not None:
             a = self.answer
             tr, va = a.final("accuracy"), a.final("val_accuracy")
@@ -66,6 +75,7 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
     """Run the story on ``profile``; print a compact report when ``verbose``; write figures to
     ``out``. Returns the histories and the verdict."""
     from facekit import plots
+    from facekit.diagnose import doctor
     from facekit.models import answer_model, question_model
     from facekit.train import fit
 
@@ -89,8 +99,10 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
 
     say(f"\n1. the question's network ({prof.filters} filters, 10 convs 2x2 valid), "
         f"{prof.epochs} epochs, seeds {list(prof.seeds)}")
+    models = []
     for s in prof.seeds:
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
+        models.append(model)
         h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
                 label="question net")
         result.question.append(h)
@@ -98,8 +110,13 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
             f"{h.chance_loss:.4f}), train acc {h.final('accuracy'):.3f} -> "
             f"{'stuck at chance' if h.stuck else 'learning'}  ({sum(e['seconds'] for e in h.epochs):.0f} s)")
 
+    say("\n2. the doctor, on the first question run (facekit.diagnose.doctor)")
+    first = next((m for m, h in zip(models, result.question) if h.stuck), models[0])
+    result.report = doctor(first, train)
+    say("\n".join("   " + line for line in str(result.report).splitlines()))
+
     s = prof.seeds[0]
-    say(f"\n2. the answer's network (16/32/64 filters, padding='same', Dense 512), "
+    say(f"\n3. the answer's network (16/32/64 filters, padding='same', Dense 512), "
         f"{prof.answer_epochs} epochs, seed {s}")
     model = answer_model(prof.input_shape, train.n_classes, seed=s)
     result.answer = fit(model, train, val, epochs=prof.answer_epochs, batch_size=prof.batch_size,
@@ -109,6 +126,10 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
     path = out / "question_net.png"
     plots.save(plots.plot_histories(result.question, "the question's network: stuck at chance",
                                     [f"seed {s}" for s in prof.seeds]), path)
+    result.figures.append(path)
+    path = out / "question_net_layers.png"
+    plots.save(plots.plot_layer_stats(result.report["activations"],
+                                      "the question's network after training: activations per layer"), path)
     result.figures.append(path)
     path = out / "answer_net.png"
     plots.save(plots.plot_history(result.answer, "the answer's network: learns, then overfits"), path)

@@ -82,8 +82,13 @@ class History:
 
     @property
     def stuck(self) -> bool:
-        """True when the last epoch's training loss and accuracy sit at chance (`stuck_at_chance`)."""
-        return stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes)
+        """True when the run *sits* at chance: the last epoch's training loss and accuracy are at
+        chance (`stuck_at_chance`) and the epoch before was at ln C too (within twice the
+        tolerance), so a loss merely passing through ln C on its way down does not count."""
+        if not stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes):
+            return False
+        losses = self["loss"]
+        return len(losses) < 2 or abs(losses[-2] - self.chance_loss) <= 0.01
 
     def table(self) -> str:
         """A compact per-epoch table."""

@@ -26,7 +26,9 @@ def test_tiny_story_writes_figures_and_a_verdict(tmp_path, capsys):
     result = run_story(prof, out=tmp_path)
     out = capsys.readouterr().out
     assert "verdict:" in out and "question's network" in out
-    assert [p.name for p in result.figures] == ["question_net.png", "answer_net.png"]
+    assert [p.name for p in result.figures] == ["question_net.png", "question_net_layers.png",
+                                                "answer_net.png"]
+    assert result.report is not None and "facekit doctor" in out
     assert all(p.stat().st_size > 10_000 for p in result.figures)
     assert len(result.question) == 1 and len(result.answer.epochs) == 2
     assert "| answer net |" in result.table()

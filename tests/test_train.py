@@ -80,7 +80,11 @@ def test_stuck_at_chance(loss, acc, c, stuck):
 
 
 def test_history_stuck_property_reads_the_last_epoch():
-    h = History(8, epochs=[{"loss": 2.5, "accuracy": 0.1}, {"loss": 2.0796, "accuracy": 0.126}])
-    assert h.stuck and h["loss"].tolist() == [2.5, 2.0796]
+    h = History(8, epochs=[{"loss": 2.0845, "accuracy": 0.1}, {"loss": 2.0796, "accuracy": 0.126}])
+    assert h.stuck and h["loss"].tolist() == [2.0845, 2.0796]
+    assert History(8, epochs=[{"loss": 2.0796, "accuracy": 0.125}]).stuck  # one epoch: its own word
     h.epochs.append({"loss": 1.5, "accuracy": 0.4})
     assert not h.stuck
+    passing = History(8, epochs=[{"loss": 2.53, "accuracy": 0.13}, {"loss": 2.0963, "accuracy": 0.14},
+                                 {"loss": 2.0785, "accuracy": 0.14}])  # on its way down (He init)
+    assert not passing.stuck

@@ -1,0 +1,74 @@
+"""Run the chapters in place and keep their outputs (what we commit), on one profile.
+
+    python notebooks/execute.py                      # all chapters, classroom profile
+    python notebooks/execute.py 02_reproduce.ipynb --profile ci --no-write
+
+Stderr lines that TensorFlow's C++ runtime prints at start-up (CUDA/oneDNN notices) are dropped
+from the saved outputs; anything else on stderr is kept, and a cell error stops the run.
+Prints the wall time of every notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parent
+_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|"
+                    r"To enable the following instructions|.*rebuild TensorFlow with the appropriate)")
+
+
+def clean(nb: nbformat.NotebookNode) -> None:
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        keep = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and out.name == "stderr":
+                text = "".join(line for line in out.text.splitlines(True) if not _NOISE.match(line))
+                if not text.strip():
+                    continue
+                out.text = text
+            keep.append(out)
+        cell.outputs = keep
+
+
+def run(path: Path, profile: str, write: bool, timeout: int = 1800) -> float:
+    nb = nbformat.read(path, as_version=4)
+    os.environ["FACEKIT_PROFILE"] = profile
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    t = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - t
+    clean(nb)
+    if write:
+        nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("notebooks", nargs="*", help="default: every NN_*.ipynb in notebooks/")
+    p.add_argument("--profile", default="classroom")
+    p.add_argument("--no-write", action="store_true", help="run only; leave the files as they are")
+    args = p.parse_args(argv)
+    paths = [HERE / n for n in args.notebooks] or sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
+    total = 0.0
+    for path in paths:
+        seconds = run(path, args.profile, not args.no_write)
+        total += seconds
+        print(f"{path.name:28s} {seconds:7.1f} s  ({args.profile})", flush=True)
+    print(f"{'all':28s} {total:7.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

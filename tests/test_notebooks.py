@@ -1,0 +1,37 @@
+"""The chapters are committed in a shape students and nbval can use (nbval itself runs them)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_chapters_exist():
+    assert [p.stem for p in NOTEBOOKS][:4] == ["01_data", "02_reproduce", "03_diagnose", "04_fix"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_shape(path):
+    nb = json.loads(path.read_text())
+    cells = nb["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert cells[0]["cell_type"] == "markdown" and cells[0]["source"][0].startswith("# Chapter")
+    assert "parameters" in code[0]["metadata"].get("tags", []), "first code cell must be tagged parameters"
+    src = "".join(code[0]["source"])
+    assert all(name in src for name in ("PROFILE", "DATA", "SEED"))
+    checked = [c for c in code if "nbval-check-output" in c["metadata"].get("tags", [])]
+    assert len(checked) >= 3, "each chapter makes at least three checked claims"
+    assert all(c["outputs"] for c in checked), "checked cells are committed with their output"
+    for c in code:
+        assert c["outputs"] == [] or c["execution_count"] is not None  # nbval rejects the rest
+        for out in c["outputs"]:
+            assert out["output_type"] != "error", "a committed traceback"
+            if out.get("name") == "stderr":
+                assert "Warning" not in "".join(out["text"]), "a warning in a committed output"
+    assert any(len("".join(c["source"]).splitlines()) > 0 for c in code)
+    assert max(len("".join(c["source"]).splitlines()) for c in code) <= 15, "keep cells short"
+    assert "## What we found" in "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
