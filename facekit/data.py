@@ -7,12 +7,7 @@ did not load in ``Dataset.skipped`` with the reason. Nothing is dropped silently
 from __future__ import annotations
 
 import os
-import pickle
-import re
 import sys
-import tempfile
-import zipfile
-import zlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,19 +26,13 @@ __all__ = [
     "save_pickle",
     "load_pickle",
     "CacheError",
+    "parse_utkface_name",
     "IMAGE_EXTENSIONS",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints"}
-CACHE_VERSION = 1
 
-UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
-UTKFACE_GENDERS = ("male", "female")
-UTKFACE_AGE_GROUPS = ((0, 12, "0-12"), (13, 19, "13-19"), (20, 29, "20-29"), (30, 39, "30-39"),
-                      (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
-UTKFACE_LICENCE = ("UTKFace is licensed for non-commercial research purposes only "
-                   "(https://susanqq.github.io/UTKFace/); facekit never downloads it.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -279,10 +268,15 @@ def _load_lists(groups: list[list[str]], size: int, per_class: int | None, min_s
 
 
 def _assemble(imgs, kept, class_names, size, skipped, attributes=None, description=""):
-    images = [im for group in imgs for im in group]
     labels = np.concatenate([np.full(len(g), i, np.int64) for i, g in enumerate(imgs)]) \
         if imgs else np.zeros(0, np.int64)
-    array = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    array = np.empty((len(labels), size, size, 3), np.uint8)
+    k = 0
+    for group in imgs:  # copy image by image, freeing each: peak memory ~1x the array, not 2x
+        for j in range(len(group)):
+            array[k] = group[j]
+            group[j] = None
+            k += 1
     paths = tuple(p for group in kept for p in group)
     return Dataset(array, labels, tuple(class_names), paths, tuple(skipped), attributes or {},
                    description)
@@ -335,94 +329,6 @@ def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None 
                      description=f"folder {root}")
 
 
-# ----------------------------------------------------------------------------- UTKFace
-
-_UTK_NAME = re.compile(
-    r"^(?P<age>\d{1,3})_(?P<gender>\d+)_(?P<race>\d+)_(?P<date>\d+)\s*\.?(?:jpe?g|png)(?:\.chip\.jpg)?$",
-    re.IGNORECASE)
-
-
-def parse_utkface_name(name: str) -> dict[str, int]:
-    """``age_gender_race_date.jpg[.chip.jpg]`` -> {"age", "gender", "race"}; ValueError if malformed.
-
-    Tolerates the data set's two known typos (a space before ``.jpg``; ``jpg`` without the dot).
-    """
-    m = _UTK_NAME.match(name)
-    if not m:
-        fields = re.split(r"[_.]", name.split(".")[0])
-        raise ValueError(f"malformed UTKFace name: expected age_gender_race_date.jpg, "
-                         f"found {len(fields)} fields")
-    age, gender, race = int(m["age"]), int(m["gender"]), int(m["race"])
-    if gender not in (0, 1):
-        raise ValueError(f"malformed UTKFace name: gender must be 0 or 1, found {gender}")
-    if race not in range(5):
-        raise ValueError(f"malformed UTKFace name: race must be 0-4, found {race}")
-    if not 0 <= age <= 130:
-        raise ValueError(f"malformed UTKFace name: age must be 0-130, found {age}")
-    return {"age": age, "gender": gender, "race": race}
-
-
-def _age_group(age: int) -> str:
-    return next(name for lo, hi, name in UTKFACE_AGE_GROUPS if lo <= age <= hi)
-
-
-def utkface_class(attrs: dict[str, int], target: str) -> str | None:
-    """The class name of one UTKFace image for ``target``, or None when the target excludes it."""
-    race, gender = UTKFACE_RACES[attrs["race"]], UTKFACE_GENDERS[attrs["gender"]]
-    if target == "race_gender":
-        return None if attrs["race"] == 4 else f"{race}_{gender}"
-    if target == "gender":
-        return gender
-    if target == "race":
-        return race
-    if target == "age_group":
-        return _age_group(attrs["age"])
-    raise ValueError(f"target must be 'race_gender', 'gender', 'race' or 'age_group'; found {target!r}")
-
-
-def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int = 200,
-                 per_class: int | None = None, *, min_size: int = 16, workers: int | None = None,
-                 progress: bool | None = None) -> Dataset:
-    """Load a UTKFace folder (files ``[age]_[gender]_[race]_[date].jpg.chip.jpg``).
-
-    target: ``race_gender`` (the question's 8 classes, races 0-3 x 2 genders; race 4 "Others" is
-    excluded and listed in ``skipped``), ``gender``, ``race`` or ``age_group``. Malformed names are
-    skipped with the reason. ``attributes`` holds age, gender and race of every image.
-    Licence: UTKFace is for non-commercial research only; facekit never downloads it.
-    """
-    utkface_class({"age": 0, "gender": 0, "race": 0}, target)  # validates target early
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder; expected a folder of UTKFace .jpg files")
-    by_class: dict[str, list[tuple[str, dict[str, int]]]] = {}
-    skipped: list[tuple[str, str]] = []
-    for name in sorted(os.listdir(root)):
-        p = root / name
-        if _is_hidden(name) or p.is_dir():
-            continue
-        try:
-            attrs = parse_utkface_name(name)
-        except ValueError as e:
-            skipped.append((str(p), str(e)))
-            continue
-        cls = utkface_class(attrs, target)
-        if cls is None:
-            skipped.append((str(p), f'excluded by target {target}: race 4 "Others"'))
-            continue
-        by_class.setdefault(cls, []).append((str(p), attrs))
-    if not by_class:
-        raise ValueError(f"{root}: no UTKFace images found (names like 25_0_1_20170116174525125.jpg)")
-    class_names = sorted(by_class)
-    lookup = {p: a for items in by_class.values() for p, a in items}
-    groups = [[p for p, _ in by_class[c]] for c in class_names]
-    imgs, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
-    flat = [p for g in kept for p in g]
-    attributes = {k: np.array([lookup[p][k] for p in flat], dtype=np.int64)
-                  for k in ("age", "gender", "race")}
-    return _assemble(imgs, kept, class_names, size, skipped + more, attributes,
-                     f"UTKFace {target} ({UTKFACE_LICENCE})")
-
-
 # ----------------------------------------------------------------------------- one entry point
 
 def load(source: str | os.PathLike = "synthetic", size: int = 96, per_class: int = 100,
@@ -436,126 +342,11 @@ def load(source: str | os.PathLike = "synthetic", size: int = 96, per_class: int
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (give 'synthetic', a UTKFace folder, or "
                                 "a folder laid out as <root>/<class>/<images>)")
-    names = [n for n in sorted(os.listdir(root))[:50] if not _is_hidden(n)]
-    if names and sum(bool(_UTK_NAME.match(n)) for n in names) > len(names) // 2:
+    if looks_like_utkface(sorted(os.listdir(root))[:50]):
         return load_utkface(root, "race_gender", size, per_class)
     return load_folder(root, size, per_class)
 
 
-# ----------------------------------------------------------------------------- caches
-
-class CacheError(ValueError):
-    """A cache file that is missing parts, damaged, or not what was asked for."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _checksum(images: np.ndarray, labels: np.ndarray) -> int:
-    return zlib.crc32(labels.tobytes(), zlib.crc32(np.ascontiguousarray(images).data))
-
-
-def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to an ``.npz`` (no pickles inside) atomically: a temp file, then a rename."""
-    path = Path(path)
-    arrays = {
-        "version": np.array(CACHE_VERSION),
-        "images": ds.images,
-        "labels": ds.labels,
-        "class_names": np.array(ds.class_names, dtype=str),
-        "paths": np.array(["" if p is None else p for p in ds.paths], dtype=str),
-        "skipped": np.array(ds.skipped, dtype=str).reshape(-1, 2),
-        "description": np.array(ds.description),
-        "checksum": np.array(_checksum(ds.images, ds.labels), dtype=np.uint64),
-    }
-    for k, v in ds.attributes.items():
-        arrays[f"attr.{k}"] = v
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
-    return path
-
-
-def load_cache(path: str | os.PathLike, *, size: int | None = None,
-               class_names: tuple[str, ...] | None = None) -> Dataset:
-    """Read a cache written by `save_cache`, verifying shapes, dtypes, classes and a checksum.
-
-    Raises `CacheError` naming the file and the problem for anything damaged or unexpected.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such cache file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as e:
-        raise CacheError(f"{path}: damaged cache ({type(e).__name__}: {e}); delete it and reload") from e
-    need = {"version", "images", "labels", "class_names", "paths", "skipped", "checksum"}
-    if missing := need - a.keys():
-        raise CacheError(f"{path}: not a facekit cache, missing {sorted(missing)}")
-    if int(a["version"]) != CACHE_VERSION:
-        raise CacheError(f"{path}: cache version {int(a['version'])}, expected {CACHE_VERSION}")
-    images, labels = a["images"], a["labels"]
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise CacheError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N,H,W,3)")
-    if size is not None and images.shape[1:3] != (size, size):
-        raise CacheError(f"{path}: images are {images.shape[1]}x{images.shape[2]}, expected {size}x{size}")
-    names = tuple(str(c) for c in a["class_names"])
-    if class_names is not None and tuple(class_names) != names:
-        raise CacheError(f"{path}: classes {names}, expected {tuple(class_names)}")
-    if _checksum(images, labels) != int(a["checksum"]):
-        raise CacheError(f"{path}: checksum mismatch, the cache is damaged; delete it and reload")
-    try:
-        return Dataset(images, labels, names, tuple(p or None for p in a["paths"].tolist()),
-                       tuple(map(tuple, a["skipped"].tolist())),
-                       {k[5:]: v for k, v in a.items() if k.startswith("attr.")},
-                       str(a.get("description", "")))
-    except ValueError as e:
-        raise CacheError(f"{path}: inconsistent cache: {e}") from e
-
-
-# ----------------------------------------------------------------------------- pickles
-
-def save_pickle(ds: Dataset, folder: str | os.PathLike = ".", *, shuffle: bool = True,
-                seed: int = 0) -> tuple[Path, Path]:
-    """Write ``X.pickle`` (uint8 (N, H, W, 3), RGB) and ``y.pickle`` (int (N,)) like the question's
-    data script did (shuffled), so its model script can read them. Prefer `save_cache`."""
-    folder = Path(folder)
-    order = np.random.default_rng(seed).permutation(len(ds)) if shuffle else np.arange(len(ds))
-    x_path, y_path = folder / "X.pickle", folder / "y.pickle"
-    _atomic_write(x_path, lambda f: pickle.dump(ds.images[order], f))
-    _atomic_write(y_path, lambda f: pickle.dump(ds.labels[order], f))
-    return x_path, y_path
-
-
-def load_pickle(folder: str | os.PathLike = ".", *, trust: bool = False,
-                class_names: tuple[str, ...] | None = None) -> Dataset:
-    """Read ``X.pickle``/``y.pickle`` into a Dataset.
-
-    Unpickling runs whatever code the file asks for, so a pickle from someone else can take over
-    your machine. Pass ``trust=True`` only for files you wrote yourself; prefer `load_cache`.
-    """
-    folder = Path(folder)
-    if not trust:
-        raise PermissionError(f"{folder}: loading a pickle runs code stored in it; pass trust=True "
-                              "only for X.pickle/y.pickle you made yourself (or use load_cache)")
-    with open(folder / "X.pickle", "rb") as f:
-        x = pickle.load(f)  # noqa: S301 - the caller vouched for the file
-    with open(folder / "y.pickle", "rb") as f:
-        y = pickle.load(f)  # noqa: S301
-    x, y = np.asarray(x), np.asarray(y)
-    if x.dtype != np.uint8:
-        raise ValueError(f"{folder / 'X.pickle'}: images are {x.dtype}, expected uint8 0-255")
-    n = int(y.max()) + 1 if len(y) else 0
-    names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(n))
-    return Dataset(x, y, names, description=f"pickles in {folder}")
+# Re-exported so that `from facekit.data import ...` covers the whole data API.
+from facekit.cache import CacheError, load_cache, load_pickle, save_cache, save_pickle  # noqa: E402
+from facekit.utkface import load_utkface, looks_like_utkface, parse_utkface_name  # noqa: E402

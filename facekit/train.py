@@ -88,7 +88,7 @@ class History:
         if not stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes):
             return False
         losses = self["loss"]
-        return len(losses) < 2 or abs(losses[-2] - self.chance_loss) <= 0.01
+        return bool(len(losses) < 2 or abs(losses[-2] - self.chance_loss) <= 0.01)
 
     def table(self) -> str:
         """A compact per-epoch table."""

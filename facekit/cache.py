@@ -1,0 +1,134 @@
+"""Caches (`.npz`, no pickles, atomic, checksummed) and the question's pickles (also importable
+from facekit.data)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from facekit.data import Dataset
+
+__all__ = ["CacheError", "save_cache", "load_cache", "save_pickle", "load_pickle", "CACHE_VERSION"]
+
+CACHE_VERSION = 1
+
+
+class CacheError(ValueError):
+    """A cache file that is missing parts, damaged, or not what was asked for."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _checksum(images: np.ndarray, labels: np.ndarray) -> int:
+    return zlib.crc32(labels.tobytes(), zlib.crc32(np.ascontiguousarray(images).data))
+
+
+def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to an ``.npz`` (no pickles inside) atomically: a temp file, then a rename."""
+    path = Path(path)
+    arrays = {
+        "version": np.array(CACHE_VERSION),
+        "images": ds.images,
+        "labels": ds.labels,
+        "class_names": np.array(ds.class_names, dtype=str),
+        "paths": np.array(["" if p is None else p for p in ds.paths], dtype=str),
+        "skipped": np.array(ds.skipped, dtype=str).reshape(-1, 2),
+        "description": np.array(ds.description),
+        "checksum": np.array(_checksum(ds.images, ds.labels), dtype=np.uint64),
+    }
+    for k, v in ds.attributes.items():
+        arrays[f"attr.{k}"] = v
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+def load_cache(path: str | os.PathLike, *, size: int | None = None,
+               class_names: tuple[str, ...] | None = None) -> Dataset:
+    """Read a cache written by `save_cache`, verifying shapes, dtypes, classes and a checksum.
+
+    Raises `CacheError` naming the file and the problem for anything damaged or unexpected.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such cache file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as e:
+        raise CacheError(f"{path}: damaged cache ({type(e).__name__}: {e}); delete it and reload") from e
+    need = {"version", "images", "labels", "class_names", "paths", "skipped", "checksum"}
+    if missing := need - a.keys():
+        raise CacheError(f"{path}: not a facekit cache, missing {sorted(missing)}")
+    if int(a["version"]) != CACHE_VERSION:
+        raise CacheError(f"{path}: cache version {int(a['version'])}, expected {CACHE_VERSION}")
+    images, labels = a["images"], a["labels"]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise CacheError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N,H,W,3)")
+    if size is not None and images.shape[1:3] != (size, size):
+        raise CacheError(f"{path}: images are {images.shape[1]}x{images.shape[2]}, expected {size}x{size}")
+    names = tuple(str(c) for c in a["class_names"])
+    if class_names is not None and tuple(class_names) != names:
+        raise CacheError(f"{path}: classes {names}, expected {tuple(class_names)}")
+    if _checksum(images, labels) != int(a["checksum"]):
+        raise CacheError(f"{path}: checksum mismatch, the cache is damaged; delete it and reload")
+    try:
+        return Dataset(images, labels, names, tuple(p or None for p in a["paths"].tolist()),
+                       tuple(map(tuple, a["skipped"].tolist())),
+                       {k[5:]: v for k, v in a.items() if k.startswith("attr.")},
+                       str(a.get("description", "")))
+    except ValueError as e:
+        raise CacheError(f"{path}: inconsistent cache: {e}") from e
+
+
+def save_pickle(ds: Dataset, folder: str | os.PathLike = ".", *, shuffle: bool = True,
+                seed: int = 0) -> tuple[Path, Path]:
+    """Write ``X.pickle`` (uint8 (N, H, W, 3), RGB) and ``y.pickle`` (int (N,)) like the question's
+    data script did (shuffled), so its model script can read them. Prefer `save_cache`."""
+    folder = Path(folder)
+    order = np.random.default_rng(seed).permutation(len(ds)) if shuffle else np.arange(len(ds))
+    x_path, y_path = folder / "X.pickle", folder / "y.pickle"
+    _atomic_write(x_path, lambda f: pickle.dump(ds.images[order], f))
+    _atomic_write(y_path, lambda f: pickle.dump(ds.labels[order], f))
+    return x_path, y_path
+
+
+def load_pickle(folder: str | os.PathLike = ".", *, trust: bool = False,
+                class_names: tuple[str, ...] | None = None) -> Dataset:
+    """Read ``X.pickle``/``y.pickle`` into a Dataset.
+
+    Unpickling runs whatever code the file asks for, so a pickle from someone else can take over
+    your machine. Pass ``trust=True`` only for files you wrote yourself; prefer `load_cache`.
+    """
+    folder = Path(folder)
+    if not trust:
+        raise PermissionError(f"{folder}: loading a pickle runs code stored in it; pass trust=True "
+                              "only for X.pickle/y.pickle you made yourself (or use load_cache)")
+    with open(folder / "X.pickle", "rb") as f:
+        x = pickle.load(f)  # noqa: S301 - the caller vouched for the file
+    with open(folder / "y.pickle", "rb") as f:
+        y = pickle.load(f)  # noqa: S301
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype != np.uint8:
+        raise ValueError(f"{folder / 'X.pickle'}: images are {x.dtype}, expected uint8 0-255")
+    n = int(y.max()) + 1 if len(y) else 0
+    names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(n))
+    return Dataset(x, y, names, description=f"pickles in {folder}")

@@ -1,0 +1,117 @@
+"""UTKFace: parse its file names and load it as a `Dataset` (also importable from facekit.data).
+
+Files are ``[age]_[gender]_[race]_[yyyymmddHHMMSSFFF].jpg.chip.jpg``; gender 0 male / 1 female;
+race 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others. Licence: non-commercial research only;
+facekit never downloads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from facekit.data import Dataset, _assemble, _is_hidden, _load_lists
+
+__all__ = ["load_utkface", "parse_utkface_name", "utkface_class", "UTKFACE_RACES", "UTKFACE_GENDERS",
+           "UTKFACE_AGE_GROUPS", "UTKFACE_LICENCE", "looks_like_utkface"]
+
+UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
+UTKFACE_GENDERS = ("male", "female")
+UTKFACE_AGE_GROUPS = ((0, 12, "0-12"), (13, 19, "13-19"), (20, 29, "20-29"), (30, 39, "30-39"),
+                      (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
+UTKFACE_LICENCE = ("UTKFace is licensed for non-commercial research purposes only "
+                   "(https://susanqq.github.io/UTKFace/); facekit never downloads it.")
+
+_UTK_NAME = re.compile(
+    r"^(?P<age>\d{1,3})_(?P<gender>\d+)_(?P<race>\d+)_(?P<date>\d+)\s*\.?(?:jpe?g|png)(?:\.chip\.jpg)?$",
+    re.IGNORECASE)
+
+
+def parse_utkface_name(name: str) -> dict[str, int]:
+    """``age_gender_race_date.jpg[.chip.jpg]`` -> {"age", "gender", "race"}; ValueError if malformed.
+
+    Tolerates the data set's two known typos (a space before ``.jpg``; ``jpg`` without the dot).
+    """
+    m = _UTK_NAME.match(name)
+    if not m:
+        fields = re.split(r"[_.]", name.split(".")[0])
+        raise ValueError(f"malformed UTKFace name: expected age_gender_race_date.jpg, "
+                         f"found {len(fields)} fields")
+    age, gender, race = int(m["age"]), int(m["gender"]), int(m["race"])
+    if gender not in (0, 1):
+        raise ValueError(f"malformed UTKFace name: gender must be 0 or 1, found {gender}")
+    if race not in range(5):
+        raise ValueError(f"malformed UTKFace name: race must be 0-4, found {race}")
+    if not 0 <= age <= 130:
+        raise ValueError(f"malformed UTKFace name: age must be 0-130, found {age}")
+    return {"age": age, "gender": gender, "race": race}
+
+
+def _age_group(age: int) -> str:
+    return next(name for lo, hi, name in UTKFACE_AGE_GROUPS if lo <= age <= hi)
+
+
+def utkface_class(attrs: dict[str, int], target: str) -> str | None:
+    """The class name of one UTKFace image for ``target``, or None when the target excludes it."""
+    race, gender = UTKFACE_RACES[attrs["race"]], UTKFACE_GENDERS[attrs["gender"]]
+    if target == "race_gender":
+        return None if attrs["race"] == 4 else f"{race}_{gender}"
+    if target == "gender":
+        return gender
+    if target == "race":
+        return race
+    if target == "age_group":
+        return _age_group(attrs["age"])
+    raise ValueError(f"target must be 'race_gender', 'gender', 'race' or 'age_group'; found {target!r}")
+
+
+def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int = 200,
+                 per_class: int | None = None, *, min_size: int = 16, workers: int | None = None,
+                 progress: bool | None = None) -> Dataset:
+    """Load a UTKFace folder (files ``[age]_[gender]_[race]_[date].jpg.chip.jpg``).
+
+    target: ``race_gender`` (the question's 8 classes, races 0-3 x 2 genders; race 4 "Others" is
+    excluded and listed in ``skipped``), ``gender``, ``race`` or ``age_group``. Malformed names are
+    skipped with the reason. ``attributes`` holds age, gender and race of every image.
+    Licence: UTKFace is for non-commercial research only; facekit never downloads it.
+    """
+    utkface_class({"age": 0, "gender": 0, "race": 0}, target)  # validates target early
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder; expected a folder of UTKFace .jpg files")
+    by_class: dict[str, list[tuple[str, dict[str, int]]]] = {}
+    skipped: list[tuple[str, str]] = []
+    for name in sorted(os.listdir(root)):
+        p = root / name
+        if _is_hidden(name) or p.is_dir():
+            continue
+        try:
+            attrs = parse_utkface_name(name)
+        except ValueError as e:
+            skipped.append((str(p), str(e)))
+            continue
+        cls = utkface_class(attrs, target)
+        if cls is None:
+            skipped.append((str(p), f'excluded by target {target}: race 4 "Others"'))
+            continue
+        by_class.setdefault(cls, []).append((str(p), attrs))
+    if not by_class:
+        raise ValueError(f"{root}: no UTKFace images found (names like 25_0_1_20170116174525125.jpg)")
+    class_names = sorted(by_class)
+    lookup = {p: a for items in by_class.values() for p, a in items}
+    groups = [[p for p, _ in by_class[c]] for c in class_names]
+    imgs, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
+    flat = [p for g in kept for p in g]
+    attributes = {k: np.array([lookup[p][k] for p in flat], dtype=np.int64)
+                  for k in ("age", "gender", "race")}
+    return _assemble(imgs, kept, class_names, size, skipped + more, attributes,
+                     f"UTKFace {target} ({UTKFACE_LICENCE})")
+
+
+def looks_like_utkface(names: list[str]) -> bool:
+    """True when most of ``names`` are UTKFace file names."""
+    names = [n for n in names if not _is_hidden(n)]
+    return bool(names) and sum(bool(_UTK_NAME.match(n)) for n in names) > len(names) // 2
