@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -43,17 +45,25 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         key = (r["variant"], r["size"], r["filters"], r["per_class"], r["epochs"])
         groups.setdefault(key, []).append(r)
-    out = ["| variant | size | filters | images | epochs | seeds | stuck | final loss (median) "
-           "| s/epoch (median) |", "|---|---|---|---|---|---|---|---|---|"]
+    from facekit.profiles import PROFILES
+
+    def profile_of(size, f, pc, ep):
+        return next((p.name for p in PROFILES.values()
+                     if (p.size, p.filters, p.per_class, p.epochs) == (size, f, pc, ep)), "-")
+
+    out = ["| profile | variant | size | filters | images | epochs | seeds | stuck | final loss (median) "
+           "| s/epoch (median) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for (variant, size, f, pc, ep), rs in groups.items():
         stuck = sum(r["stuck"] for r in rs)
         losses = sorted(r["final_loss"] for r in rs)
         secs = sorted(r["s_per_epoch"] for r in rs)
-        out.append(f"| {variant} | {size} | {f} | {8 * pc} | {ep} | {len(rs)} | {stuck}/{len(rs)} "
+        out.append(f"| {profile_of(size, f, pc, ep)} | {variant} | {size} | {f} | {8 * pc} | {ep} "
+                   f"| {len(rs)} | {stuck}/{len(rs)} "
                    f"({100 * stuck / len(rs):.0f}%) | {losses[len(losses) // 2]:.4f} "
                    f"| {secs[len(secs) // 2]:.1f} |")
-    out.append(f"\nln 8 = {math.log(8):.4f}. Machine: {platform.machine()}, "
-               f"{platform.python_version()}.")
+    out.append(f"\nln 8 = {math.log(8):.4f}. images = 8 x per_class (90% train, 10% validation). "
+               f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+               "s/epoch includes building the model.")
     return "\n".join(out)
 
 
@@ -72,12 +82,15 @@ def main(argv: list[str] | None = None) -> None:
         size, filters, per_class, epochs = map(int, setting.split(":"))
         for variant, seed in ((v, s) for v in args.variants for s in range(args.first_seed, args.seeds)):
             row = run_one(size, filters, per_class, epochs, seed, variant)
+            row["command"] = "python -m benchmarks.reproduction " + " ".join(argv or sys.argv[1:])
             print(json.dumps(row), flush=True)
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    out.with_suffix(".md").write_text(table(rows) + "\n")
-    print(table(rows))
+    cmds = sorted({r.get("command", "") for r in rows} - {""})
+    text = "Regenerate with:\n\n" + "".join(f"    {c}\n" for c in cmds) + f"\n{table(rows)}\n"
+    out.with_suffix(".md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
