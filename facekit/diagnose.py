@@ -108,6 +108,7 @@ def _centered_logits(model: keras.Model, p: np.ndarray) -> np.ndarray:
 
 def _cross_entropy(model: keras.Model, p: np.ndarray, y: np.ndarray) -> float:
     z = _centered_logits(model, p)
+    z = z - z.max(-1, keepdims=True)  # stable log-softmax
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
     return float(-logp[np.arange(len(y)), y].mean())
 

@@ -84,7 +84,11 @@ def plot_histories(histories: Sequence, title: str = "training curves",
                 ax.plot(ep, h["val_" + key], color=st["color"], marker=st["marker"], ls="--",
                         mfc="white", label=f"{name} val")
     if histories:
-        _reference_lines(ax_loss, ax_acc, histories[0].n_classes)
+        c = histories[0].n_classes
+        _reference_lines(ax_loss, ax_acc, c)
+        lo, hi = ax_loss.get_ylim()
+        if hi - lo < 0.2:  # a run stuck at ln C: show it flat, not magnified noise
+            ax_loss.set_ylim(min(lo, math.log(c) - 0.1), max(hi, math.log(c) + 0.1))
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction correct)", title="accuracy", ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):
