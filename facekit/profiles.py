@@ -41,7 +41,7 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", size=100, per_class=50, filters=32, epochs=3, answer_epochs=4, seeds=(0, 1, 2)),
+    "ci": Profile("ci", size=100, per_class=50, filters=32, epochs=3, answer_epochs=8, seeds=(0, 1, 2)),
     "classroom": Profile("classroom", size=100, per_class=50, filters=128, epochs=4, answer_epochs=10,
                          seeds=(0, 1, 2)),
     "full": Profile("full", size=200, per_class=700, filters=256, epochs=5, answer_epochs=10,
