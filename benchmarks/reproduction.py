@@ -52,15 +52,16 @@ def table(rows: list[dict]) -> str:
                      if (p.size, p.filters, p.per_class, p.epochs) == (size, f, pc, ep)), "-")
 
     out = ["| profile | variant | size | filters | images | epochs | seeds | stuck | final loss (median) "
-           "| s/epoch (median) |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "| val acc (median) | s/epoch (median) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (variant, size, f, pc, ep), rs in groups.items():
         stuck = sum(r["stuck"] for r in rs)
         losses = sorted(r["final_loss"] for r in rs)
         secs = sorted(r["s_per_epoch"] for r in rs)
+        vals = sorted(r["val_acc"] for r in rs)
         out.append(f"| {profile_of(size, f, pc, ep)} | {variant} | {size} | {f} | {8 * pc} | {ep} "
                    f"| {len(rs)} | {stuck}/{len(rs)} "
                    f"({100 * stuck / len(rs):.0f}%) | {losses[len(losses) // 2]:.4f} "
-                   f"| {secs[len(secs) // 2]:.1f} |")
+                   f"| {vals[len(vals) // 2]:.3f} | {secs[len(secs) // 2]:.1f} |")
     out.append(f"\nln 8 = {math.log(8):.4f}. images = 8 x per_class (90% train, 10% validation). "
                f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
                "s/epoch includes building the model.")
@@ -86,11 +87,17 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps(row), flush=True)
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
+    write_table(out)
+
+
+def write_table(out: Path) -> str:
+    """Rebuild the markdown table next to a JSON-lines file of runs."""
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     cmds = sorted({r.get("command", "") for r in rows} - {""})
     text = "Regenerate with:\n\n" + "".join(f"    {c}\n" for c in cmds) + f"\n{table(rows)}\n"
     out.with_suffix(".md").write_text(text)
     print(text)
+    return text
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""Overhead of facekit's training callbacks at their default sampling (every 10 batches).
+
+    python -m benchmarks.callbacks [--profile classroom] [--epochs 2] [--repeats 3]
+
+Trains the question's network of the profile with no callback, with ActivationStats, with
+GradientStats and with both (+ ChanceAlarm); reports the median seconds per epoch and the overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--profile", default="classroom")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args(argv)
+
+    from facekit.diagnose import ActivationStats, ChanceAlarm, GradientStats
+    from facekit.models import question_model
+    from facekit.profiles import get_profile
+    from facekit.story import load_profile_data
+    from facekit.train import fit
+
+    prof = get_profile(args.profile)
+    train, val = load_profile_data(prof)
+    xp, yp = train.images[:16], train.labels[:16]
+    setups = {
+        "none": lambda: [],
+        "ActivationStats": lambda: [ActivationStats(xp)],
+        "GradientStats": lambda: [GradientStats(xp, yp)],
+        "all three": lambda: [ActivationStats(xp), GradientStats(xp, yp), ChanceAlarm(verbose=False)],
+    }
+    times: dict[str, list[float]] = {k: [] for k in setups}
+    for _ in range(args.repeats):
+        for name, make in setups.items():
+            model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=0)
+            h = fit(model, train, val, epochs=args.epochs, seed=0, callbacks=make())
+            times[name].append(statistics.median(e["seconds"] for e in h.epochs[1:] or h.epochs))
+    base = statistics.median(times["none"])
+    print(f"profile {prof.name}: {len(train)} training images, batch {prof.batch_size}, "
+          f"median of {args.repeats} runs, s/epoch (epoch 1 excluded when there are more)")
+    print("| callbacks | s/epoch | overhead |\n|---|---|---|")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(f"| {name} | {med:.2f} | {100 * (med / base - 1):+.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
