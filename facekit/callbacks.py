@@ -24,11 +24,14 @@ class ActivationStats(keras.callbacks.Callback):
     The histogram range adapts to the data: 0 .. 1.5 x the largest value seen at the first
     record, per layer (later values above it land in the last bin). Exact zeros are counted
     separately, so a layer going dead shows as ``zero`` -> 1, not as a spike in bin 0.
+    Statistics use every value; a histogram uses an evenly strided sample of at most
+    ``max_values`` values per layer (its bins sum to the sample's non-zero share).
     """
 
-    def __init__(self, x_probe: np.ndarray, every: int = 10, bins: int = 40, near_zero: float = 1e-3):
+    def __init__(self, x_probe: np.ndarray, every: int = 10, bins: int = 40, near_zero: float = 1e-3,
+                 max_values: int = 100_000):
         super().__init__()
-        self.x = np.asarray(x_probe)
+        self.x, self.max_values = np.asarray(x_probe), max_values
         self.every, self.bins, self.near_zero = every, bins, near_zero
         self.steps: list[int] = []
         self.stats: dict[str, list] = {}
@@ -40,7 +43,8 @@ class ActivationStats(keras.callbacks.Callback):
         from facekit.diagnose import _probe, activation_layers
 
         self.layers = activation_layers(self.model)
-        self._probe = _probe(self.model, self.layers)
+        probe = _probe(self.model, self.layers)
+        self._forward = tf.function(lambda x: probe(x, training=False))  # compiled once: cheap records
         self._record()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -51,12 +55,13 @@ class ActivationStats(keras.callbacks.Callback):
     def _record(self) -> None:
         from facekit.diagnose import layer_stats
 
-        outs = self._probe(self.x, training=False)
+        outs = self._forward(self.x)
         outs = outs if isinstance(outs, list | tuple) else [outs]
         self.steps.append(self._step)
         for la, o in zip(self.layers, outs):
             a = np.asarray(o)
             self.stats.setdefault(la.name, []).append(layer_stats(la.name, a, self.near_zero))
+            a = a.reshape(-1)[::max(1, a.size // self.max_values)]  # histogram of <= max_values
             nonzero = np.abs(a[a != 0])
             if la.name not in self.edges:
                 hi = float(nonzero.max()) * 1.5 if nonzero.size else 1.0
@@ -82,6 +87,20 @@ class GradientStats(keras.callbacks.Callback):
         self._step = 0
 
     def on_train_begin(self, logs=None):
+        from facekit.diagnose import _outputs_are_probs
+
+        model, vars_ = self.model, self.model.trainable_variables
+        logits = not _outputs_are_probs(model, np.asarray(model(self.x[:2], training=False)))
+
+        @tf.function  # compiled once: a record costs one forward and backward pass
+        def squared_norms(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                    y, model(x, training=False), from_logits=logits))
+            return [tf.reduce_sum(tf.square(g)) if g is not None else tf.constant(-1.0)
+                    for g in tape.gradient(loss, vars_)]
+
+        self._vars, self._squared_norms = vars_, squared_norms
         self._record()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -90,19 +109,12 @@ class GradientStats(keras.callbacks.Callback):
             self._record()
 
     def _record(self) -> None:
-        from facekit.diagnose import _layer_of, _outputs_are_probs
+        from facekit.diagnose import _layer_of
 
-        vars_ = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            p = self.model(self.x, training=False)
-            probs = _outputs_are_probs(self.model, np.asarray(p))
-            loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                self.y, p, from_logits=not probs))
-        grads = tape.gradient(loss, vars_)
         per: dict[str, float] = {}
-        for v, g in zip(vars_, grads):
-            if g is not None:
-                per[_layer_of(v.path)] = per.get(_layer_of(v.path), 0.0) + float(tf.reduce_sum(g * g))
+        for v, g2 in zip(self._vars, self._squared_norms(self.x, self.y)):
+            if float(g2) >= 0:
+                per[_layer_of(v.path)] = per.get(_layer_of(v.path), 0.0) + float(g2)
         self.steps.append(self._step)
         for k, g2 in per.items():
             self.norms.setdefault(k, []).append(math.sqrt(g2))

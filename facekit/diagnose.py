@@ -176,11 +176,14 @@ def input_baseline(model: keras.Model, data, n: int = 64) -> Check:
 
 def layer_stats(name: str, a: np.ndarray, near_zero: float = 1e-3) -> LayerStats:
     """`LayerStats` of one activation array (batch first, channels last)."""
-    a = np.asarray(a, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float32)
     flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
     nz = flat != 0
-    return LayerStats(name, float(a.mean()), float(a.std()), float(np.sqrt((a ** 2).mean())),
-                      float(1 - nz.mean()), float((nz & (np.abs(flat) < near_zero)).mean()),
+    mean = float(flat.mean(dtype=np.float64))
+    ms = float(np.square(flat, dtype=np.float64).mean())
+    near = np.count_nonzero(nz & (flat > -near_zero) & (flat < near_zero)) / max(flat.size, 1)
+    return LayerStats(name, mean, math.sqrt(max(ms - mean * mean, 0.0)), math.sqrt(ms),
+                      1 - np.count_nonzero(nz) / max(flat.size, 1), float(near),
                       float((~nz.any(0)).mean()), flat.shape[1])
 
 
