@@ -26,51 +26,58 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# Each child prints one JSON line: {"seconds": ..., "peak_mb": ..., ...}
+# Each child prints one JSON line: {"seconds": ..., "peak_mb": ..., ...}. Peak memory is VmHWM
+# (the process's own high-water mark; ru_maxrss would include the parent's RSS from before exec).
+PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024"
+RSS = "int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) / 1024"
 CHILD = {
     "question_load": """
-import pickle, time, resource, json, sys
+import pickle, time, json, sys
 from facekit.seed import question_data_script
 t = time.perf_counter()
 X, y, cats = question_data_script(sys.argv[1], 200, 200, per_class=700, verbose=False)
 with open(sys.argv[2] + "/X.pickle", "wb") as f: pickle.dump(X, f)
 with open(sys.argv[2] + "/y.pickle", "wb") as f: pickle.dump(y, f)
 print(json.dumps({"seconds": time.perf_counter() - t, "n": len(X), "array_mb": X.nbytes / 1e6,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": PEAK}))
 """,
     "facekit_load": """
-import time, resource, json, sys
+import time, json, sys
 from facekit.data import load_folder, save_cache
 t = time.perf_counter()
 ds = load_folder(sys.argv[1], size=200, per_class=700, progress=False)
 save_cache(ds, sys.argv[2] + "/cache.npz")
 print(json.dumps({"seconds": time.perf_counter() - t, "n": len(ds), "array_mb": ds.images.nbytes / 1e6,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": PEAK}))
 """,
     "question_ready": """
-import pickle, time, resource, json, sys
+import pickle, time, json, sys
+import tensorflow as tf  # the question's model script imports TensorFlow first
+BASE = RSS
 t = time.perf_counter()
 with open(sys.argv[2] + "/X.pickle", "rb") as f: X = pickle.load(f)
 X = X/255.0
 print(json.dumps({"seconds": time.perf_counter() - t, "dtype": str(X.dtype),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": PEAK, "data_mb": PEAK - BASE}))
 """,
     "facekit_ready": """
-import time, resource, json, sys
+import time, json, sys
 from facekit.data import load_cache
 from facekit.train import make_tf_dataset
+BASE = RSS
 t = time.perf_counter()
 ds = load_cache(sys.argv[2] + "/cache.npz", size=200)
 xb, yb = next(iter(make_tf_dataset(ds.images, ds.labels, 16, shuffle=True)))
 print(json.dumps({"seconds": time.perf_counter() - t, "dtype": str(xb.dtype),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_mb": PEAK, "data_mb": PEAK - BASE}))
 """,
 }
 
 
 def child(name: str, *args: str) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", CHILD[name], *args], capture_output=True, text=True,
+    code = CHILD[name].replace("PEAK", f"({PEAK})").replace("BASE = RSS", f"BASE = {RSS}")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                          env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -164,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
 
     q_load, f_load = statistics.median(sec["question_load"]), statistics.median(sec["facekit_load"])
     q_ready, f_ready = statistics.median(rss["question_ready"]), statistics.median(rss["facekit_ready"])
+    data = {k: [r["data_mb"] for r in runs[k]] for k in ("question_ready", "facekit_ready")}
+    q_data, f_data = statistics.median(data["question_ready"]), statistics.median(data["facekit_ready"])
     rows = [
         ("load: question script (s)", fmt(sec["question_load"]), "", ""),
         ("load: facekit load_folder + cache (s)", fmt(sec["facekit_load"]),
@@ -175,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         ("ready to train: question pickle + X/255.0 peak RSS (MB)", fmt(rss["question_ready"]), "", ""),
         ("ready to train: facekit cache + tf.data peak RSS (MB)", fmt(rss["facekit_ready"]),
          f"{q_ready / f_ready:.1f}x less", ">= 6x"),
+        ("ready to train, data only (peak - RSS after imports): question (MB)", fmt(data["question_ready"]),
+         "", ""),
+        ("ready to train, data only (peak - RSS after imports): facekit (MB)", fmt(data["facekit_ready"]),
+         f"{q_data / f_data:.1f}x less", ">= 6x"),
         ("train answer net 200 px: model.fit(float64) (samples/s)", f"{train['question_samples_s']:.1f}",
          "", ""),
         ("train answer net 200 px: facekit.train.fit(uint8) (samples/s)", f"{train['facekit_samples_s']:.1f}",
