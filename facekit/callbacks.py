@@ -16,7 +16,24 @@ import tensorflow as tf
 __all__ = ["ActivationStats", "GradientStats", "ChanceAlarm"]
 
 
-class ActivationStats(keras.callbacks.Callback):
+class _EveryN(keras.callbacks.Callback):
+    """Calls ``self._record()`` at the start of training and every ``every`` batches; the batch
+    counts of the records are in ``steps``."""
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every, self.steps, self._step = every, [], 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every == 0:
+            self._record()
+
+    def _record(self) -> None:
+        raise NotImplementedError
+
+
+class ActivationStats(_EveryN):
     """Every ``every`` batches, run a fixed probe batch through the model and record, per hidden
     activation layer (after the activation): mean, std, exact-zero share, near-zero share
     (0 < |a| < ``near_zero``), dead-channel share and a histogram of the non-zero values.
@@ -30,14 +47,12 @@ class ActivationStats(keras.callbacks.Callback):
 
     def __init__(self, x_probe: np.ndarray, every: int = 10, bins: int = 40, near_zero: float = 1e-3,
                  max_values: int = 100_000):
-        super().__init__()
+        super().__init__(every)
         self.x, self.max_values = np.asarray(x_probe), max_values
-        self.every, self.bins, self.near_zero = every, bins, near_zero
-        self.steps: list[int] = []
+        self.bins, self.near_zero = bins, near_zero
         self.stats: dict[str, list] = {}
         self.hists: dict[str, list[np.ndarray]] = {}
         self.edges: dict[str, np.ndarray] = {}
-        self._step = 0
 
     def on_train_begin(self, logs=None):
         from facekit.diagnose import _probe, activation_layers
@@ -46,11 +61,6 @@ class ActivationStats(keras.callbacks.Callback):
         probe = _probe(self.model, self.layers)
         self._forward = tf.function(lambda x: probe(x, training=False))  # compiled once: cheap records
         self._record()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        if self._step % self.every == 0:
-            self._record()
 
     def _record(self) -> None:
         from facekit.diagnose import layer_stats
@@ -75,16 +85,14 @@ class ActivationStats(keras.callbacks.Callback):
         return {k: np.array([getattr(s, key) for s in v]) for k, v in self.stats.items()}
 
 
-class GradientStats(keras.callbacks.Callback):
+class GradientStats(_EveryN):
     """Every ``every`` batches, compute the gradient of the loss on a fixed probe batch and
     record its norm per layer (all of the layer's weights together)."""
 
     def __init__(self, x_probe: np.ndarray, y_probe: np.ndarray, every: int = 10):
-        super().__init__()
-        self.x, self.y, self.every = np.asarray(x_probe), np.asarray(y_probe), every
-        self.steps: list[int] = []
+        super().__init__(every)
+        self.x, self.y = np.asarray(x_probe), np.asarray(y_probe)
         self.norms: dict[str, list[float]] = {}
-        self._step = 0
 
     def on_train_begin(self, logs=None):
         from facekit.diagnose import _outputs_are_probs
@@ -102,11 +110,6 @@ class GradientStats(keras.callbacks.Callback):
 
         self._vars, self._squared_norms = vars_, squared_norms
         self._record()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        if self._step % self.every == 0:
-            self._record()
 
     def _record(self) -> None:
         from facekit.diagnose import _layer_of
