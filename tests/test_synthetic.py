@@ -11,12 +11,12 @@ from facekit.synthetic import CLASS_NAMES, HAIR_STYLES, make_faces, write_folder
 
 
 def test_make_faces_is_deterministic_and_balanced():
-    a, b = make_faces(12, 48, seed=0), make_faces(12, 48, seed=0)
+    a, b = make_faces(100, 96, seed=0), make_faces(100, 96, seed=0)
     assert np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels)
-    assert a.images.dtype == np.uint8 and a.images.shape == (96, 48, 48, 3)
+    assert a.images.dtype == np.uint8 and a.images.shape == (800, 96, 96, 3)
     assert a.class_names == CLASS_NAMES == tuple(sorted(CLASS_NAMES)) and len(CLASS_NAMES) == 8
-    assert set(a.class_counts().values()) == {12}
-    assert not np.array_equal(make_faces(12, 48, seed=1).images, a.images)
+    assert set(a.class_counts().values()) == {100}
+    assert not np.array_equal(make_faces(2, 96, seed=1).images[:2], a.images[:2])  # class 0, i = 0, 1
 
 
 def test_image_i_depends_only_on_seed_class_and_index():
