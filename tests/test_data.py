@@ -221,3 +221,13 @@ def test_pickles_like_the_question_and_trust_is_required(tmp_path):
     back = load_pickle(tmp_path, trust=True, class_names=ds.class_names)
     assert sorted(map(bytes, back.images)) == sorted(map(bytes, ds.images))
     assert np.array_equal(np.bincount(back.labels), np.bincount(ds.labels))
+
+
+def test_load_dispatches_on_what_the_folder_holds(utk_folder, messy_folder):
+    from facekit.data import load
+
+    assert "UTKFace race_gender" in load(utk_folder, size=24, per_class=5).description
+    assert load(messy_folder[0], size=24, per_class=5).class_names == ("cats", "dogs", "eels")
+    assert len(load("synthetic", size=32, per_class=2)) == 16
+    with pytest.raises(FileNotFoundError, match="synthetic"):
+        load("no/such/folder")
