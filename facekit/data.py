@@ -211,23 +211,31 @@ def read_image(path: str | os.PathLike, size: int, min_size: int = 16) -> tuple[
     return img, ""
 
 
-def _decode_all(paths: list[str], size: int, min_size: int, workers: int | None,
-                progress: bool) -> list[tuple[np.ndarray | None, str]]:
-    """Decode many files in threads (OpenCV releases the GIL), in order."""
+def _decode_all(paths: list[str], slots: list[int], out: np.ndarray, min_size: int,
+                workers: int | None, progress: bool) -> list[str]:
+    """Decode files in threads (OpenCV releases the GIL) straight into ``out[slot]``; return the
+    reason each file was not loaded ("" when it was)."""
     if not paths:
         return []
+    size = out.shape[1]
+
+    def one(job: tuple[str, int]) -> str:
+        img, why = read_image(job[0], size, min_size)
+        if img is not None:
+            out[job[1]] = img
+        return why
+
     workers = workers or min(8, os.cpu_count() or 1)
-    out: list[tuple[np.ndarray | None, str]] = []
+    reasons: list[str] = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, result in enumerate(pool.map(lambda p: read_image(p, size, min_size), paths,
-                                            chunksize=16), 1):
-            out.append(result)
+        for i, why in enumerate(pool.map(one, zip(paths, slots), chunksize=16), 1):
+            reasons.append(why)
             if progress and (i % 250 == 0 or i == len(paths)):
                 sys.stderr.write(f"\rdecoding {i}/{len(paths)} images")
                 if i == len(paths):
                     sys.stderr.write("\n")
                 sys.stderr.flush()
-    return out
+    return reasons
 
 
 def _progress_default(progress: bool | None, n: int) -> bool:
@@ -238,45 +246,50 @@ def _progress_default(progress: bool | None, n: int) -> bool:
 
 def _load_lists(groups: list[list[str]], size: int, per_class: int | None, min_size: int,
                 workers: int | None, progress: bool | None):
-    """Decode the first ``per_class`` good files of each group, refilling when files are bad.
-    Returns (images per group, kept paths per group, skipped)."""
-    imgs: list[list[np.ndarray]] = [[] for _ in groups]
+    """Decode the first ``per_class`` good files of each group (sorted order kept), refilling when
+    files are bad. Images are decoded straight into one preallocated array, so peak memory stays
+    near the size of the data. Returns (images class by class, count per group, kept paths per
+    group, skipped)."""
+    want = [len(g) if per_class is None else min(per_class, len(g)) for g in groups]
+    offsets = np.concatenate([[0], np.cumsum(want)]).astype(int)
+    out = np.empty((int(offsets[-1]), size, size, 3), np.uint8)
+    filled, nexts = [0] * len(groups), [0] * len(groups)
     kept: list[list[str]] = [[] for _ in groups]
     skipped: list[tuple[str, str]] = []
-    nexts = [0] * len(groups)
-    want = [len(g) if per_class is None else per_class for g in groups]
-    show = _progress_default(progress, sum(min(len(g), w) for g, w in zip(groups, want)))
+    show = _progress_default(progress, int(offsets[-1]))
     while True:
-        batch: list[tuple[int, str]] = []
+        batch: list[tuple[int, str, int]] = []  # (group, path, slot)
         for gi, g in enumerate(groups):
-            take = min(want[gi] - len(imgs[gi]), len(g) - nexts[gi])
-            batch += [(gi, p) for p in g[nexts[gi]:nexts[gi] + take]]
+            take = min(want[gi] - filled[gi], len(g) - nexts[gi])
+            start = offsets[gi] + filled[gi]
+            batch += [(gi, p, start + j) for j, p in enumerate(g[nexts[gi]:nexts[gi] + take])]
             nexts[gi] += max(take, 0)
         if not batch:
             break
-        results = _decode_all([p for _, p in batch], size, min_size, workers, show)
-        for (gi, p), (img, why) in zip(batch, results):
-            if img is None:
+        reasons = _decode_all([p for _, p, _ in batch], [s for _, _, s in batch], out, min_size,
+                              workers, show)
+        for (gi, p, slot), why in zip(batch, reasons):
+            if why:
                 skipped.append((p, why))
-            else:
-                imgs[gi].append(img)
-                kept[gi].append(p)
+                continue
+            target = offsets[gi] + filled[gi]  # close the gaps bad files left, keeping the order
+            if slot != target:
+                out[target] = out[slot]
+            filled[gi] += 1
+            kept[gi].append(p)
     for gi, g in enumerate(groups):
         skipped += [(p, f"beyond per_class: only the first {per_class} images of a class are loaded")
                     for p in g[nexts[gi]:]]
-    return imgs, kept, skipped
+    pos = 0
+    for gi in range(len(groups)):  # groups that came up short move down; usually a no-op
+        if pos != offsets[gi] and filled[gi]:
+            out[pos:pos + filled[gi]] = out[offsets[gi]:offsets[gi] + filled[gi]].copy()
+        pos += filled[gi]
+    return out[:pos], filled, kept, skipped
 
 
-def _assemble(imgs, kept, class_names, size, skipped, attributes=None, description=""):
-    labels = np.concatenate([np.full(len(g), i, np.int64) for i, g in enumerate(imgs)]) \
-        if imgs else np.zeros(0, np.int64)
-    array = np.empty((len(labels), size, size, 3), np.uint8)
-    k = 0
-    for group in imgs:  # copy image by image, freeing each: peak memory ~1x the array, not 2x
-        for j in range(len(group)):
-            array[k] = group[j]
-            group[j] = None
-            k += 1
+def _assemble(array, counts, kept, class_names, skipped, attributes=None, description=""):
+    labels = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     paths = tuple(p for group in kept for p in group)
     return Dataset(array, labels, tuple(class_names), paths, tuple(skipped), attributes or {},
                    description)
@@ -317,16 +330,15 @@ def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None 
         if not files:
             skipped.append((str(root / c), "empty class folder: no image files"))
         groups.append(files)
-    imgs, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
-    keep = [i for i, g in enumerate(imgs) if g]  # a class with no readable image is no class
+    array, counts, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
+    keep = [i for i, n in enumerate(counts) if n]  # a class with no readable image is no class
     skipped += [(str(root / class_dirs[i]), "class dropped: no readable images")
-                for i, g in enumerate(groups) if g and not imgs[i]]
+                for i, g in enumerate(groups) if g and not counts[i]]
     if not keep:
         raise ValueError(f"{root}: no readable images in any class folder "
                          f"({len(skipped + more)} files skipped, e.g. {(skipped + more)[:1]})")
-    return _assemble([imgs[i] for i in keep], [kept[i] for i in keep],
-                     [class_dirs[i] for i in keep], size, skipped + more,
-                     description=f"folder {root}")
+    return _assemble(array, [counts[i] for i in keep], [kept[i] for i in keep],
+                     [class_dirs[i] for i in keep], skipped + more, description=f"folder {root}")
 
 
 # ----------------------------------------------------------------------------- one entry point

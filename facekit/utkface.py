@@ -103,11 +103,11 @@ def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int
     class_names = sorted(by_class)
     lookup = {p: a for items in by_class.values() for p, a in items}
     groups = [[p for p, _ in by_class[c]] for c in class_names]
-    imgs, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
+    array, counts, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
     flat = [p for g in kept for p in g]
     attributes = {k: np.array([lookup[p][k] for p in flat], dtype=np.int64)
                   for k in ("age", "gender", "race")}
-    return _assemble(imgs, kept, class_names, size, skipped + more, attributes,
+    return _assemble(array, counts, kept, class_names, skipped + more, attributes,
                      f"UTKFace {target} ({UTKFACE_LICENCE})")
 
 
