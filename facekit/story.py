@@ -26,10 +26,6 @@ class StoryResult:
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
-    @property
-    def stuck_share(self) -> float:
-        return sum(h.stuck for h in self.question) / max(len(self.question), 1)
-
     def table(self) -> str:
         rows = ["| network | seed | final loss | train acc | val acc | stuck at chance |",
                 "|---|---|---|---|---|---|"]

@@ -99,10 +99,6 @@ class History:
                 for i, e in enumerate(self.epochs)]
         return "\n".join([head, *rows])
 
-    def as_dict(self) -> dict:
-        return {"label": self.label, "n_classes": self.n_classes, "epochs": self.epochs,
-                "batch_loss": self.batch_loss, "batch_accuracy": self.batch_accuracy}
-
 
 def stuck_at_chance(loss: float, accuracy: float | None, n_classes: int, loss_tol: float = 0.005,
                     acc_tol: float = 0.05) -> bool:
