@@ -12,7 +12,8 @@ import numpy as np
 from facekit.data import Dataset
 
 __all__ = ["show_grid", "show_batch", "plot_history", "plot_histories", "plot_layer_stats", "color_dim",
-           "plot_grad_norms", "plot_lr_sweep", "plot_ablation", "plot_stats_over_training", "save"]
+           "plot_grad_norms", "plot_lr_sweep", "plot_ablation", "plot_stats_over_training", "plot_confusion",
+           "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save"]
 
 # Greyscale-safe: distinct line styles and markers, not only colours.
 STYLES = [dict(color="#1f4e9c", ls="-", marker="o"), dict(color="#c0392b", ls="--", marker="s"),
@@ -240,6 +241,118 @@ def plot_ablation(ablation, title: str = "one change at a time: which one un-sti
     ax.set(xlim=(0, 1.02), xlabel="share of seeds stuck / validation accuracy (0-1)", title=title)
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(evaluation, title: str = "confusion matrix (rows: true class)") -> plt.Figure:
+    """Confusion matrix of a `facekit.evaluate.Evaluation`: counts in each cell, shaded by the
+    share of the true class (row)."""
+    cm, names = evaluation.confusion, evaluation.class_names
+    share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(0.62 * n + 2.6, 0.55 * n + 1.6))
+    im = ax.imshow(share, cmap="Greys", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set(xlabel="predicted class", ylabel="true class",
+           title=f"{title}\naccuracy {evaluation.accuracy:.2f} on {int(cm.sum())} images")
+    fig.colorbar(im, ax=ax, label="share of the true class", fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(evaluations: Sequence, labels: Sequence[str],
+                     title: str = "calibration: does confidence match accuracy?") -> plt.Figure:
+    """Reliability curves (accuracy vs mean confidence per bin) of one or more evaluations, with
+    the diagonal of perfect calibration."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.plot([0, 1], [0, 1], **REF, label="perfectly calibrated")
+    for i, (ev, name) in enumerate(zip(evaluations, labels)):
+        st, rel = STYLES[i % len(STYLES)], ev.calibration
+        ok = rel.counts > 0
+        ax.plot(rel.confidence[ok], rel.accuracy[ok], color=st["color"], marker=st["marker"],
+                ls=st["ls"], label=f"{name} (ECE {rel.ece:.2f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top class (bin mean)",
+           ylabel="accuracy in the bin (fraction correct)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_group_accuracy(evaluations: Sequence, labels: Sequence[str],
+                        title: str = "accuracy per group") -> plt.Figure:
+    """Accuracy within each group of every attribute (one panel per attribute), side by side
+    for several evaluations; the overall accuracy drawn as a line."""
+    keys = list(evaluations[0].groups)
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.4 * max(len(keys), 1), 3.6), squeeze=False)
+    width = 0.8 / len(evaluations)
+    for ax, key in zip(axes[0], keys):
+        groups = list(evaluations[0].groups[key])
+        x = np.arange(len(groups))
+        for i, (ev, name) in enumerate(zip(evaluations, labels)):
+            st = STYLES[i % len(STYLES)]
+            ax.bar(x + (i - (len(evaluations) - 1) / 2) * width, [ev.groups[key][g][0] for g in groups],
+                   width, color=st["color"], alpha=0.85, hatch=["", "//", "..", "xx"][i % 4], label=name)
+            ax.axhline(ev.accuracy, color=st["color"], ls=st["ls"], lw=1)
+        ax.set_xticks(x)
+        ax.set_xticklabels(groups, rotation=30 if len(groups) > 3 else 0, fontsize=8)
+        ax.set(ylim=(0, 1.02), xlabel=key, ylabel="accuracy (fraction correct)", title=f"by {key}")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_most_wrong(ds: Dataset, evaluation, k: int = 8,
+                    title: str = "the most confident mistakes") -> plt.Figure:
+    """The ``k`` images the model gets most wrong, each titled true -> predicted (confidence)."""
+    idx = evaluation.most_wrong(k)
+    cols = max(min(8, len(idx)), 1)
+    rows = max(math.ceil(len(idx) / cols), 1)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, idx):
+        p = evaluation.probs[i]
+        ax.imshow(ds.images[i])
+        ax.set_title(f"{ds.class_names[ds.labels[i]]}\n-> {ds.class_names[p.argmax()]} "
+                     f"({p.max():.0%})", fontsize=7)
+    fig.suptitle(title + (" (none: no mistakes)" if not len(idx) else ""))
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison(comparison, title: str = "train vs validation accuracy per recipe") -> plt.Figure:
+    """For each recipe of a `facekit.generalize.Comparison`: train and validation accuracy of
+    every seed (the gap between them is the memorising), medians joined by a bar."""
+    names = comparison.recipes
+    y = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) + 1.5))
+    for k, name in enumerate(names):
+        runs = comparison.of(name)
+        tr, va = comparison.median(name, "train_acc"), comparison.median(name, "val_acc")
+        ax.plot([va, tr], [k, k], color="0.6", lw=4, solid_capstyle="butt",
+                label="train - val gap (medians)" if k == 0 else None)
+        ax.plot([r.train_acc for r in runs], [k] * len(runs), "s", color="#c0392b", mfc="white",
+                label="train accuracy (each seed)" if k == 0 else None)
+        ax.plot([r.val_acc for r in runs], [k] * len(runs), "o", color="#1f4e9c",
+                label="validation accuracy (each seed)" if k == 0 else None)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{n} ({comparison.of(n)[0].params:,} params)" for n in names], fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.02), xlabel="accuracy (fraction correct)", title=title)
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 

@@ -29,6 +29,13 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)
     difficulty: float = 0.5
     val_fraction: float = 0.1
+    # chapter 05: the regime where the answer's network memorises (facekit.generalize)
+    gen_size: int = 64
+    gen_per_class: int = 50
+    gen_held: int = 25
+    gen_answer_epochs: int = 25
+    gen_epochs: int = 60
+    gen_patience: int = 15
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -37,15 +44,18 @@ class Profile:
     def describe(self) -> str:
         return (f"profile {self.name!r}: {self.size}x{self.size} px, {self.per_class} images/class, "
                 f"question net {self.filters} filters x {self.epochs} epochs, answer net "
-                f"{self.answer_epochs} epochs, batch {self.batch_size}, seeds {list(self.seeds)}")
+                f"{self.answer_epochs} epochs, batch {self.batch_size}, seeds {list(self.seeds)}; "
+                f"chapter 05: {self.gen_size} px, {self.gen_per_class} training images/class, answer net "
+                f"{self.gen_answer_epochs} epochs, improved net up to {self.gen_epochs}")
 
 
 PROFILES: dict[str, Profile] = {
-    "ci": Profile("ci", size=100, per_class=50, filters=32, epochs=3, answer_epochs=8, seeds=(0, 1, 2)),
+    "ci": Profile("ci", size=100, per_class=50, filters=32, epochs=3, answer_epochs=8, seeds=(0, 1, 2),
+                  gen_answer_epochs=20, gen_epochs=40),
     "classroom": Profile("classroom", size=100, per_class=50, filters=128, epochs=4, answer_epochs=10,
                          seeds=(0, 1, 2)),
     "full": Profile("full", size=200, per_class=700, filters=256, epochs=5, answer_epochs=10,
-                    seeds=(0,)),
+                    seeds=(0,), gen_answer_epochs=40, gen_epochs=100),
 }
 
 

@@ -1,6 +1,6 @@
 """The whole story, headless: data -> the question's network (stuck at ln C) -> the doctor's
-diagnosis -> the answer's network (learns, overfits) -> a verdict; a compact report on stdout and
-figures on disk."""
+diagnosis -> the answer's network (learns, overfits) -> the improved network (generalises) -> a
+verdict; a compact report on stdout and figures on disk."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class StoryResult:
     question: list[History] = field(default_factory=list)
     answer: History | None = None
     report: object = None  # facekit.diagnose.Report on the first question run
+    generalize: object = None  # facekit.generalize.Comparison: answer vs improved net
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -57,6 +58,13 @@ class StoryResult:
                      + (f"but validation accuracy only {va:.2f} - it memorises the training images "
                         "(overfitting); the answer stops here." if tr - va > 0.15 else
                         f"validation accuracy {va:.2f} - no large gap yet after this few epochs."))
+        g = self.generalize
+        if g is not None:
+            text += (f" Where the answer's network memorises (train {g.median('answer', 'train_acc'):.2f}"
+                     f" / val {g.median('answer', 'val_acc'):.2f}), the improved network reaches val "
+                     f"{g.median('improved', 'val_acc'):.2f} and test {g.median('improved', 'test_acc'):.2f}"
+                     f" with {g.of('improved')[0].params / g.of('answer')[0].params:.0%} of the "
+                     f"parameters ({g.gap_closed('improved'):.0%} of the gap closed).")
         return text
 
 
@@ -120,6 +128,17 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
                         seed=s, label="answer net")
     say(result.answer.table())
 
+    say(f"\n4. beyond the answer: {prof.gen_per_class} training images a class at {prof.gen_size} px, "
+        f"answer net {prof.gen_answer_epochs} epochs vs improved net (early stopping, up to "
+        f"{prof.gen_epochs}), seed {s}")
+    from facekit.generalize import Comparison, load_regime, run_recipe
+
+    g_train, g_val, g_test = load_regime(prof, data, seed)
+    runs = [run_recipe(name, g_train, g_val, g_test, seed=s, epochs=ep, patience=prof.gen_patience)
+            for name, ep in (("answer", prof.gen_answer_epochs), ("improved", prof.gen_epochs))]
+    result.generalize = Comparison(runs)
+    say(result.generalize.table())
+
     path = out / "question_net.png"
     plots.save(plots.plot_histories(result.question, "the question's network: stuck at chance",
                                     [f"seed {s}" for s in prof.seeds]), path)
@@ -132,6 +151,10 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
     gap = result.answer.final("accuracy") - result.answer.final("val_accuracy")
     plots.save(plots.plot_history(result.answer, "the answer's network: learns" + (
         ", then memorises (train >> validation)" if gap > 0.15 else "")), path)
+    result.figures.append(path)
+    path = out / "generalize.png"
+    plots.save(plots.plot_histories([r.history for r in runs], "memorising vs generalising",
+                                    ["answer net", "improved net"]), path)
     result.figures.append(path)
     result.seconds = time.perf_counter() - t0
     say("\n" + result.table())

@@ -8,7 +8,14 @@ import keras
 import numpy as np
 import pytest
 
-from facekit.models import VARIANTS, answer_model, question_min_size, question_model, question_variant
+from facekit.models import (
+    VARIANTS,
+    answer_model,
+    improved_model,
+    question_min_size,
+    question_model,
+    question_variant,
+)
 
 
 def test_parameter_counts_match_the_seed():
@@ -78,3 +85,32 @@ def test_each_variant_changes_exactly_its_one_thing():
     assert not any(c.use_bias for c in _convs(v["no_bias"]))
     with pytest.raises(ValueError, match="unknown variant"):
         question_variant("dropout_everywhere")
+
+
+def test_answer_model_changes_and_improved_model_parameter_counts():
+    shape = (64, 64, 3)
+    assert answer_model(shape).count_params() == 2_126_120  # 97% in Flatten -> Dense(512)
+    gap = answer_model(shape, head="gap")
+    assert gap.count_params() == 24_872 and not any(la.name == "dense" for la in gap.layers)
+    assert isinstance(gap.get_layer("gap"), keras.layers.GlobalAveragePooling2D)
+    bn = answer_model(shape, batch_norm=True)
+    assert sum(isinstance(la, keras.layers.BatchNormalization) for la in bn.layers) == 3
+    wd = answer_model(shape, weight_decay=1e-3)
+    assert all(la.kernel_regularizer is not None for la in wd.layers if hasattr(la, "kernel"))
+    assert answer_model(shape, dropout=0.5).get_layer("dropout").rate == 0.5
+    with pytest.raises(ValueError, match="head must be"):
+        answer_model(shape, head="mlp")
+    imp = improved_model(shape)
+    assert imp.count_params() <= answer_model(shape).count_params() / 10
+    assert imp.get_layer("augment") is not None
+
+
+def test_augmentation_changes_training_batches_only():
+    model = improved_model((64, 64, 3), seed=0)
+    x = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    aug = model.get_layer("augment")
+    xf = x.astype("float32") / 255
+    assert np.array_equal(np.asarray(aug(xf, training=False)), xf)
+    assert not np.allclose(np.asarray(aug(xf, training=True)), xf)
+    p1, p2 = model.predict(x, verbose=0), model.predict(x, verbose=0)
+    assert np.array_equal(p1, p2)  # inference is deterministic: no augmentation, no dropout

@@ -22,16 +22,19 @@ def test_profiles_and_env_var(monkeypatch):
 
 
 def test_tiny_story_writes_figures_and_a_verdict(tmp_path, capsys):
-    prof = get_profile("ci", per_class=10, epochs=1, answer_epochs=2, seeds=(0,))
+    prof = get_profile("ci", per_class=10, epochs=1, answer_epochs=2, seeds=(0,), gen_size=32,
+                       gen_per_class=4, gen_held=2, gen_answer_epochs=1, gen_epochs=2)
     result = run_story(prof, out=tmp_path)
     out = capsys.readouterr().out
     assert "verdict:" in out and "question's network" in out
     assert [p.name for p in result.figures] == ["question_net.png", "question_net_layers.png",
-                                                "answer_net.png"]
+                                                "answer_net.png", "generalize.png"]
     assert result.report is not None and "facekit doctor" in out
     assert all(p.stat().st_size > 10_000 for p in result.figures)
     assert len(result.question) == 1 and len(result.answer.epochs) == 2
     assert "| answer net |" in result.table()
+    assert result.generalize.recipes == ["answer", "improved"] and "| improved |" in out
+    assert "improved network reaches val" in result.verdict()
 
 
 def test_ablation_table_has_a_row_per_variant():
