@@ -2,6 +2,7 @@
 
     python notebooks/execute.py                      # all chapters, classroom profile
     python notebooks/execute.py 02_reproduce.ipynb --profile ci --no-write
+    python notebooks/execute.py exercises/ex02_loss_at_init.ipynb --timings cells.jsonl
 
 Stderr lines that TensorFlow's C++ runtime prints at start-up (CUDA/oneDNN notices) are dropped
 from the saved outputs; anything else on stderr is kept, and a cell error stops the run.
@@ -40,14 +41,37 @@ def clean(nb: nbformat.NotebookNode) -> None:
         cell.outputs = keep
 
 
-def run(path: Path, profile: str, write: bool, timeout: int = 1800) -> float:
+def cell_seconds(nb: nbformat.NotebookNode) -> list[tuple[int, float, str]]:
+    """(code cell number, seconds, first source line) for every executed code cell, from the
+    timestamps nbclient records; the timestamps are then removed (they would churn the diffs)."""
+    from datetime import datetime
+
+    rows, k = [], 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        k += 1
+        ex = cell.metadata.pop("execution", None) or {}
+        start, end = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
+        if start and end:
+            secs = (datetime.fromisoformat(end.replace("Z", "+00:00"))
+                    - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            rows.append((k, secs, cell.source.splitlines()[0] if cell.source else ""))
+    return rows
+
+
+def run(path: Path, profile: str, write: bool, timeout: int = 1800,
+        timings: list | None = None) -> float:
     nb = nbformat.read(path, as_version=4)
     os.environ["FACEKIT_PROFILE"] = profile
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     t = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - t
+    rows = cell_seconds(nb)
+    if timings is not None:
+        timings.extend((path.name, *row) for row in rows)
     clean(nb)
     if write:
         nbformat.write(nb, path)
@@ -59,11 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebooks", nargs="*", help="default: every NN_*.ipynb in notebooks/")
     p.add_argument("--profile", default="classroom")
     p.add_argument("--no-write", action="store_true", help="run only; leave the files as they are")
+    p.add_argument("--timings", help="append every cell's seconds to this JSON-lines file")
     args = p.parse_args(argv)
     paths = [HERE / n for n in args.notebooks] or sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
     total = 0.0
     for path in paths:
-        seconds = run(path, args.profile, not args.no_write)
+        timings: list = []
+        seconds = run(path, args.profile, not args.no_write, timings=timings)
+        if args.timings:
+            import json
+
+            with open(args.timings, "a") as f:
+                for name, k, secs, first in timings:
+                    f.write(json.dumps({"notebook": name, "profile": args.profile, "cell": k,
+                                        "seconds": round(secs, 2), "first_line": first}) + "\n")
         total += seconds
         print(f"{path.name:28s} {seconds:7.1f} s  ({args.profile})", flush=True)
     print(f"{'all':28s} {total:7.1f} s")

@@ -48,3 +48,37 @@ def test_cli_synth_writes_the_question_layout(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "T"), "--n-per-class", "2", "--size", "48"]) == 0
     assert sorted(p.name for p in (tmp_path / "T").iterdir())[:2] == ["bald", "bald+glasses"]
     assert len(list((tmp_path / "T").rglob("*.jpg"))) == 16
+
+
+def test_projector_style_is_larger_and_default_is_restored():
+    import matplotlib.pyplot as plt
+
+    from facekit import plots
+
+    assert plots.current_style() == "default"
+    base = plots.plot_lr_sweep.__doc__  # the plot functions exist in both styles
+    try:
+        plots.use_style("projector")
+        assert plots.current_style() == "projector" and plt.rcParams["font.size"] >= 16
+        assert plt.rcParams["lines.linewidth"] >= 3
+        fig = plots.plot_confusion(_tiny_evaluation())
+        big = fig.get_size_inches()
+        plt.close(fig)
+    finally:
+        plots.use_style("default")
+    fig = plots.plot_confusion(_tiny_evaluation())
+    assert plt.rcParams["font.size"] == 10 and (fig.get_size_inches() < big).all() and base
+    plt.close(fig)
+    with pytest.raises(ValueError, match="unknown style"):
+        plots.use_style("poster")
+
+
+def _tiny_evaluation():
+    import numpy as np
+
+    from facekit.evaluate import Evaluation, confusion_matrix, reliability
+
+    probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]])
+    labels = np.array([0, 0, 1])
+    return Evaluation(("a", "b"), probs, labels, confusion_matrix(labels, probs.argmax(1), 2), {},
+                      reliability(probs, labels))

@@ -1,0 +1,238 @@
+"""Self-checks for the exercise notebooks (``notebooks/exercises/``). Each checker runs the
+student's piece on cases it knows the answer to and replies with a specific hint, never with
+the answer itself.
+
+    from facekit import exercises
+    exercises.check_loss_at_init(loss_at_init)     # -> Feedback: "correct: ..." or "not yet: <hint>"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Feedback", "check_to_model_input", "check_loss_at_init", "check_first_dying_layer",
+           "check_one_change", "check_augmentation"]
+
+
+@dataclass
+class Feedback:
+    """A checker's reply: ``ok`` and a message (a hint when not ok)."""
+
+    ok: bool
+    message: str
+
+    def __repr__(self) -> str:
+        return ("correct: " if self.ok else "not yet: ") + self.message
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def _call(fn: Callable, *args) -> tuple[object, Feedback | None]:
+    """Run the student's function; a crash becomes a hint naming the exception."""
+    try:
+        return fn(*args), None
+    except NotImplementedError:
+        return None, Feedback(False, "the function still raises NotImplementedError: write its body")
+    except Exception as e:  # noqa: BLE001 - any student error becomes a hint
+        return None, Feedback(False, f"calling it raised {type(e).__name__}: {e}")
+
+
+# --- chapter 1: what enters the network -------------------------------------------------------
+
+def _bgr_test_image(size: int = 20) -> np.ndarray:
+    img = np.zeros((size, size, 3), np.uint8)
+    img[:, : size // 2] = (255, 0, 0)   # left half pure blue in OpenCV's BGR order
+    img[:, size // 2:] = (0, 0, 255)    # right half pure red
+    return img
+
+
+def check_to_model_input(fn: Callable[[np.ndarray, int], np.ndarray]) -> Feedback:
+    """``fn(bgr_image, size)`` must return what facekit feeds a model: RGB order, uint8,
+    shape (size, size, 3)."""
+    out, err = _call(fn, _bgr_test_image(), 10)
+    if err:
+        return err
+    if out is None:
+        return Feedback(False, "it returns None: return the converted image")
+    out = np.asarray(out)
+    if out.ndim != 3 or out.shape != (10, 10, 3):
+        return Feedback(False, f"for size=10 the result should be 10 x 10 with 3 channels; found shape "
+                               f"{out.shape}")
+    if out.dtype != np.uint8:
+        extra = " (X/255.0 gives float64: 8 bytes a pixel)" if out.dtype == np.float64 else ""
+        return Feedback(False, f"the result is {out.dtype}{extra}; keep the bytes as uint8 and let the "
+                               "model rescale inside (a Rescaling layer)")
+    left, right = out[:, :3].reshape(-1, 3).mean(0), out[:, -3:].reshape(-1, 3).mean(0)
+
+    def near(v, rgb):
+        return bool(np.all(np.abs(v - np.array(rgb)) < 40))
+
+    if near(left, (255, 0, 0)) and near(right, (0, 0, 255)):
+        return Feedback(False, "the test image is blue on the left and red on the right, but yours is "
+                               "red on the left: OpenCV loads channels in BGR order, models and "
+                               "matplotlib expect RGB")
+    if not (near(left, (0, 0, 255)) and near(right, (255, 0, 0))):
+        return Feedback(False, "the colours changed more than a resize explains: the test image is pure "
+                               "blue on the left and pure red on the right")
+    return Feedback(True, "RGB order, uint8, the requested size: exactly what facekit's loaders return")
+
+
+# --- chapter 2: the loss of a network that guesses --------------------------------------------
+
+def check_loss_at_init(fn: Callable[[int], float]) -> Feedback:
+    """``fn(n_classes)`` must return the cross-entropy (Keras' loss) of a network that gives every
+    class the same probability."""
+    for c in (2, 3, 8, 10, 100):
+        got, err = _call(fn, c)
+        if err:
+            return err
+        if got is None:
+            return Feedback(False, f"loss_at_init({c}) returned None: return a number (the loss, in nats)")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            return Feedback(False, f"loss_at_init({c}) returned {type(got).__name__}, not a number")
+        want = math.log(c)
+        if math.isclose(got, want, rel_tol=1e-6):
+            continue
+        if math.isclose(got, 1 / c, rel_tol=1e-6):
+            return Feedback(False, f"for {c} classes you returned 1/{c}: that is the *accuracy* of "
+                                   "guessing; the loss is the cross-entropy of the probability given to "
+                                   "the true class")
+        if math.isclose(got, -want, rel_tol=1e-6):
+            return Feedback(False, "right size, wrong sign: cross-entropy is minus the log of a "
+                                   "probability, and a probability below 1 has a negative log")
+        if math.isclose(got, math.log10(c), rel_tol=1e-6) or math.isclose(got, math.log2(c), rel_tol=1e-6):
+            return Feedback(False, "Keras' cross-entropy uses the natural logarithm (nats), "
+                                   "not log10 or log2")
+        return Feedback(False, f"for {c} classes you returned {got:.4g}; think of the probability a "
+                               "guessing network gives the true class, then of the cross-entropy of it")
+    return Feedback(True, "a network that has learned nothing starts at this loss; the question's "
+                          "stayed there for 50 epochs")
+
+
+# --- chapter 3: where the signal dies ---------------------------------------------------------
+
+def _stats(rms: list[float], dead: list[float]) -> list:
+    from facekit.diagnose import LayerStats
+
+    return [LayerStats(f"conv{i + 1}", 0.0, r, r, 0.0, 0.0, d, 64) for i, (r, d) in enumerate(zip(rms, dead))]
+
+
+_DYING_CASES = (  # (RMS per layer, dead share per layer, the first dying layer)
+    ([1.0, 0.5, 0.2, 0.08, 0.01], [0.0, 0.0, 0.1, 0.3, 0.6], "conv4"),
+    ([0.3, 0.3, 0.25, 0.2, 0.2], [0.0, 0.1, 0.7, 0.2, 0.1], "conv3"),
+    ([1.0, 0.9, 0.8, 0.7, 0.6], [0.0, 0.0, 0.0, 0.1, 0.1], None),
+    ([0.05, 0.004, 0.001, 0.001, 0.001], [0.0, 0.2, 0.9, 0.9, 0.9], "conv2"),
+)
+
+
+def check_first_dying_layer(fn: Callable[[list], str | None]) -> Feedback:
+    """``fn(stats)`` gets one `facekit.diagnose.LayerStats` per layer (in order) and must return
+    the name of the first layer where the signal has died - RMS below 0.1 x the first layer's, or
+    more than half of the channels dead - or None when none has."""
+    for rms, dead, want in _DYING_CASES:
+        stats = _stats(rms, dead)
+        got, err = _call(fn, stats)
+        if err:
+            return err
+        if got == want:
+            continue
+        names = [s.name for s in stats]
+        if want is None:
+            return Feedback(False, f"in a healthy network (RMS {rms}) you returned {got!r}: when no "
+                                   "layer has died, return None")
+        if got is None:
+            return Feedback(False, f"with RMS {rms} and dead shares {dead} some layer has died, but you "
+                                   "returned None")
+        if got not in names:
+            return Feedback(False, f"return a layer's name (the .name of a LayerStats), e.g. 'conv1'; "
+                                   f"found {got!r}")
+        s = stats[names.index(got)]
+        if names.index(got) > names.index(want):
+            return Feedback(False, f"{got} has died, but an earlier layer already had: return the first")
+        ratio = s.rms / stats[0].rms
+        return Feedback(False, f"at {got} the RMS is {ratio:.2f} of the first layer's and {s.dead:.0%} "
+                               "of its channels are dead: it still carries signal. Check both rules "
+                               "(RMS below 0.1 x the first layer's, more than half the channels dead)")
+    return Feedback(True, "that is the rule `facekit.diagnose.activation_report` uses")
+
+
+# --- chapter 4: one change that lets the question's network learn ----------------------------
+
+def check_one_change(change: dict, profile: str = "ci", epochs: int | None = None,
+                     seed: int = 0) -> Feedback:
+    """``change`` is one keyword argument of `facekit.models.question_model`, e.g.
+    ``{"learning_rate": 1e-2}``. The question's network with that change is trained on the
+    profile's data (seed 0, a stuck seed); it passes when it no longer sits at ln 8."""
+    import inspect
+
+    from facekit.models import question_model
+    from facekit.profiles import get_profile
+    from facekit.story import load_profile_data
+    from facekit.train import fit
+
+    if not isinstance(change, dict) or not change:
+        return Feedback(False, "change nothing and the network stays at ln 8: give one keyword "
+                               "argument of question_model, as a dict")
+    if len(change) > 1:
+        return Feedback(False, f"you changed {len(change)} things ({', '.join(change)}): change one at a "
+                               "time, or you will not know which one mattered")
+    key, value = next(iter(change.items()))
+    allowed = [p for p in inspect.signature(question_model).parameters
+               if p not in ("input_shape", "n_classes", "seed")]
+    if key not in allowed:
+        return Feedback(False, f"question_model has no argument {key!r}; it takes {', '.join(allowed)}")
+    prof = get_profile(profile)
+    train, val = load_profile_data(prof, seed=seed)
+    try:
+        model = question_model(prof.input_shape, train.n_classes, **{"filters": prof.filters, **change},
+                               seed=seed)
+    except Exception as e:  # noqa: BLE001
+        return Feedback(False, f"question_model(..., {key}={value!r}) raised {type(e).__name__}: {e}")
+    h = fit(model, train, val, epochs=epochs or prof.epochs, seed=seed)
+    if h.stuck:
+        why = {"padding": "padding keeps the maps larger but the signal still shrinks layer by layer",
+               "use_bias": "the bias was never the problem",
+               "optimizer": "the gradients reaching the early layers are tiny whatever the optimizer",
+               }.get(key, "the signal still vanishes before it reaches the output")
+        return Feedback(False, f"with {key}={value!r} the loss still sits at ln 8 after {len(h.epochs)} "
+                               f"epochs: {why}. Chapter 3's doctor ranked its suggestions: try one of those")
+    return Feedback(True, f"with {key}={value!r} the network learns: its loss leaves ln 8 on a seed "
+                          "where the question's network stays there")
+
+
+# --- chapter 5: augmentation ------------------------------------------------------------------
+
+def check_augmentation(model, image_size: int = 64) -> Feedback:
+    """``model`` must contain augmentation layers (keras.layers.Random*) that change the images in
+    training and leave predictions unchanged at inference."""
+    import keras
+
+    def walk(layer):
+        yield layer
+        for sub in getattr(layer, "layers", []):
+            yield from walk(sub)
+
+    if not isinstance(model, keras.Model):
+        return Feedback(False, f"pass a keras.Model; found {type(model).__name__}")
+    random_layers = [la for la in walk(model) if type(la).__name__.startswith("Random")]
+    if not random_layers:
+        return Feedback(False, "no augmentation layers in this model: Keras has a family of "
+                               "keras.layers.Random... layers; put them right after the input")
+    x = np.random.default_rng(0).integers(0, 256, (4, image_size, image_size, 3), dtype=np.uint8)
+    if not np.array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0)):
+        return Feedback(False, "predictions change between two calls at inference: augmentation (and "
+                               "dropout) must only act in training (training=True)")
+    a, b = np.asarray(model(x, training=True)), np.asarray(model(x, training=True))
+    if np.allclose(a, b):
+        return Feedback(False, f"found {', '.join(type(la).__name__ for la in random_layers)} but the "
+                               "training outputs do not change between calls: are the factors zero?")
+    kinds = sorted({type(la).__name__ for la in random_layers})
+    return Feedback(True, f"{len(kinds)} kinds of augmentation ({', '.join(kinds)}), active in training "
+                          "only; now train it and compare validation accuracy with the answer's")
