@@ -206,6 +206,8 @@ def read_image(path: str | os.PathLike, size: int, min_size: int = 16) -> tuple[
     if min(h, w) < min_size:
         return None, f"too small: {w}x{h} px, need at least {min_size}x{min_size}"
     img = _to_rgb8(img)
+    if h == size and w == size:
+        return img, ""  # already the right size: no resampling, no copy
     shrink = h > size or w > size
     img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return img, ""

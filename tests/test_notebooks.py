@@ -11,7 +11,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 
 
 def test_the_chapters_exist():
-    assert [p.stem for p in NOTEBOOKS][:4] == ["01_data", "02_reproduce", "03_diagnose", "04_fix"]
+    assert [p.stem for p in NOTEBOOKS] == ["01_data", "02_reproduce", "03_diagnose", "04_fix",
+                                           "05_generalize"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -35,3 +36,23 @@ def test_chapter_shape(path):
     assert any(len("".join(c["source"]).splitlines()) > 0 for c in code)
     assert max(len("".join(c["source"]).splitlines()) for c in code) <= 15, "keep cells short"
     assert "## What we found" in "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+EXERCISES = sorted((NOTEBOOKS[0].parent / "exercises").glob("ex*.ipynb"))
+
+
+def _checked_text(path: Path) -> list[str]:
+    nb = json.loads(path.read_text())
+    return ["".join(o.get("text", "") or "".join(o.get("data", {}).get("text/plain", ""))
+                    for o in c["outputs"])
+            for c in nb["cells"] if "nbval-check-output" in c["metadata"].get("tags", [])]
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
+def test_exercise_blank_prints_a_hint_and_its_solution_passes(path):
+    assert len(EXERCISES) == 5
+    solution = path.parent / "solutions" / path.name
+    blank, solved = _checked_text(path), _checked_text(solution)
+    assert blank and blank[0].startswith("not yet: "), blank
+    assert solved and solved[0].startswith("correct: "), solved
+    assert "YOUR CODE" in path.read_text() and "YOUR CODE" not in solution.read_text()

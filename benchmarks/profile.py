@@ -1,0 +1,177 @@
+"""Where the time goes, for the two targets `benchmarks.run` misses: loading (>= 3x faster) and
+training FLOP/s (>= 40% of a float32 matmul). Writes benchmarks/results/profile.md.
+
+    python -m benchmarks.profile                  # about 5 min on 2 CPUs; needs py-spy
+
+1. py-spy (sampling, native frames) over each loader in its own process: share of samples per
+   kind of work (JPEG decode, resize, colour conversion, pickling, ...), summed over threads.
+2. py-spy over one training epoch of the answer's network at 200 px: share per kind of kernel.
+3. Step-time decomposition of that network: the full step, the convolutional part alone
+   (Dense(512) replaced by global pooling), and the full step at batch 64 - each with its
+   achieved GFLOP/s against a float32 matmul's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.run import CHILD, PEAK, RSS, answer_flops, matmul_peak
+
+HERE = Path(__file__).resolve().parent
+PYSPY = str(Path(sys.executable).with_name("py-spy"))
+
+LOAD_KINDS = [  # (kind, substrings of a frame that mark it), first match from the leaf up wins
+    ("JPEG decode", ("jpeg", "imdecode", "imread", "decode_mcu", "idct", "ycc_rgb", "h2v")),
+    ("resize", ("resize",)),
+    ("colour conversion", ("cvtcolor", "cvtbgr", "_to_rgb8")),
+    ("truncation check / sniff", ("_truncation", "_sniff")),
+    ("file read", ("fromfile", "read (", "__libc_read", "__read")),
+    ("pickle / np.array / npz", ("pickle", "dump", "np.array", "savez", "save_cache", "crc32", "zlib")),
+    ("imports and start-up", ("importlib", "_find_and_load", "<module>")),
+]
+TRAIN_KINDS = [
+    ("convolution (oneDNN)", ("conv", "dnnl", "jit_avx", "brgemm", "gemm_conv")),
+    ("matmul (Dense layers)", ("matmul", "gemm", "sgemm")),
+    ("optimizer update (Adam)", ("adam", "applyadam", "resourceapply")),
+    ("pooling", ("pool",)),
+    ("input pipeline", ("numpy_function", "pyfunc", "iterator", "take (", "gather (")),
+    ("memory copy / fill", ("memcpy", "memmove", "memset")),
+    ("element-wise / reductions (Eigen)", ("eigen", "relu", "bias", "reduce", "softmax", "cast")),
+    ("TF runtime / Python", ("tensorflow", "keras", "python")),
+]
+
+
+def classify(stack: str, kinds) -> str:
+    frames = [f.lower() for f in stack.split(";")][::-1]  # leaf first
+    for f in frames:
+        for kind, keys in kinds:
+            if any(k in f for k in keys):
+                return kind
+    return "other"
+
+
+def spy(code: str, args: list[str], out: Path, rate: int = 200) -> collections.Counter:
+    """Run ``python -c code args`` under py-spy; samples per stack (raw format)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([PYSPY, "record", "-r", str(rate), "--native", "--format", "raw", "-o", str(out),
+                    "--", sys.executable, "-c", code, *args], check=True, env=env,
+                   capture_output=True, text=True)
+    counts: collections.Counter = collections.Counter()
+    for line in out.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if n.isdigit():
+            counts[stack] += int(n)
+    return counts
+
+
+def shares(counts: collections.Counter, kinds) -> list[tuple[str, float]]:
+    by: collections.Counter = collections.Counter()
+    for stack, n in counts.items():
+        by[classify(stack, kinds)] += n
+    total = sum(by.values()) or 1
+    return [(k, v / total) for k, v in by.most_common()]
+
+
+def top_leaves(counts: collections.Counter, k: int = 8) -> list[tuple[str, float]]:
+    by: collections.Counter = collections.Counter()
+    for stack, n in counts.items():
+        leaf = stack.split(";")[-1]
+        by[leaf.split(" (")[0][:80]] += n
+    total = sum(by.values()) or 1
+    return [(name, v / total) for name, v in by.most_common(k)]
+
+
+TRAIN_CODE = """
+import sys, numpy as np
+from facekit.models import answer_model
+from facekit.train import fit
+n = int(sys.argv[1])
+rng = np.random.default_rng(0)
+x = rng.integers(0, 256, (n, 200, 200, 3), dtype=np.uint8); y = rng.integers(0, 8, n)
+m = answer_model((200, 200, 3), 8, seed=0)
+fit(m, (x[:32], y[:32]), epochs=1, seed=0)
+fit(m, (x, y), epochs=1, seed=0)
+"""
+
+
+def step_decomposition(steps: int = 12) -> list[dict]:
+    """Seconds per training step and GFLOP/s for the full network, its conv part, and batch 64."""
+    import keras
+    import numpy as np
+
+    from facekit.models import answer_model
+
+    rows = []
+    conv_flops = answer_flops() - (2 * 25 * 25 * 64 * 512 + 2 * 512 * 8)
+    cases = [("answer net, batch 16", dict(), 16, answer_flops()),
+             ("conv part only (Dense(512) -> global pooling), batch 16", dict(head="gap"), 16,
+              conv_flops + 2 * 64 * 8),
+             ("answer net, batch 64", dict(), 64, answer_flops())]
+    for name, kw, bs, flops in cases:
+        keras.utils.set_random_seed(0)
+        m = answer_model((200, 200, 3), 8, **kw)
+        x = np.random.default_rng(0).integers(0, 256, (bs, 200, 200, 3), dtype=np.uint8)
+        y = np.zeros(bs, np.int64)
+        for _ in range(3):
+            m.train_on_batch(x, y)
+        t = time.perf_counter()
+        for _ in range(steps):
+            m.train_on_batch(x, y)
+        sec = (time.perf_counter() - t) / steps
+        rows.append({"case": name, "params": m.count_params(), "ms_per_step": 1000 * sec,
+                     "samples_s": bs / sec, "gflops": 3 * flops * bs / sec / 1e9})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--per-class", type=int, default=700)
+    p.add_argument("--train-images", type=int, default=256)
+    p.add_argument("--out", default=str(HERE / "results" / "profile.md"))
+    a = p.parse_args(argv)
+    from facekit.synthetic import write_folder
+
+    work = Path(tempfile.mkdtemp(prefix="facekit-profile-"))
+    root = write_folder(work / "TRAINING", n_per_class=a.per_class, size=200, seed=0)
+    lines = ["# Where the time goes (py-spy, native frames)", "",
+             f"Command: `python -m benchmarks.profile {' '.join(argv or sys.argv[1:])}`; "
+             f"{os.cpu_count()} CPUs. Shares of py-spy samples (200 Hz, all threads, idle excluded).", ""]
+    for name in ("question_load", "facekit_load"):
+        code = CHILD[name].replace("PEAK", f"({PEAK})").replace("BASE = RSS", f"BASE = {RSS}")
+        t = time.perf_counter()
+        counts = spy(code, [str(root), str(work)], work / f"{name}.txt")
+        wall = time.perf_counter() - t
+        lines += [f"## {name} ({8 * a.per_class} JPEGs at 200 px; {wall:.1f} s under py-spy, "
+                  f"{sum(counts.values())} samples)", "", "| kind of work | share of samples |", "|---|---|"]
+        lines += [f"| {k} | {v:.0%} |" for k, v in shares(counts, LOAD_KINDS)]
+        lines += ["", "Top leaf frames: " + "; ".join(f"`{n}` {v:.0%}" for n, v in top_leaves(counts)), ""]
+        print(f"{name} done", flush=True)
+    counts = spy(TRAIN_CODE, [str(a.train_images)], work / "train.txt", rate=100)
+    lines += [f"## training: answer net at 200 px, one epoch of {a.train_images} images, batch 16 "
+              f"({sum(counts.values())} samples)", "", "| kind of kernel | share of samples |", "|---|---|"]
+    lines += [f"| {k} | {v:.0%} |" for k, v in shares(counts, TRAIN_KINDS)]
+    lines += ["", "Top leaf frames: " + "; ".join(f"`{n}` {v:.0%}" for n, v in top_leaves(counts, 10)), ""]
+    print("training profile done", flush=True)
+    peak = matmul_peak()
+    rows = step_decomposition()
+    lines += ["## Step-time decomposition", "",
+              f"float32 matmul (4096 x 4096) on this machine: {peak / 1e9:.0f} GFLOP/s.", "",
+              "| case | params | ms/step | samples/s | GFLOP/s | share of matmul peak |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {r['case']} | {r['params']:,} | {r['ms_per_step']:.0f} | {r['samples_s']:.0f} | "
+              f"{r['gflops']:.0f} | {r['gflops'] * 1e9 / peak:.0%} |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    Path(a.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
