@@ -52,8 +52,8 @@ def _group_names(key: str, values: np.ndarray) -> np.ndarray:
         return np.array([UTKFACE_RACES[v] for v in values])
     if key == "gender":
         return np.array([UTKFACE_GENDERS[v] for v in values])
-    if values.dtype == bool:
-        return np.where(values, "yes", "no")
+    if values.dtype == bool or (key == "glasses" and set(np.unique(values)) <= {0, 1}):
+        return np.where(values.astype(bool), "yes", "no")
     return values.astype(str)
 
 
