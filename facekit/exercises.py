@@ -55,7 +55,7 @@ def check_to_model_input(fn: Callable[[np.ndarray, int], np.ndarray]) -> Feedbac
     """``fn(bgr_image, size)`` must return what facekit feeds a model: RGB order, uint8,
     shape (size, size, 3)."""
     out, err = _call(fn, _bgr_test_image(), 10)
-    if err:
+    if err is not None:
         return err
     if out is None:
         return Feedback(False, "it returns None: return the converted image")
@@ -89,7 +89,7 @@ def check_loss_at_init(fn: Callable[[int], float]) -> Feedback:
     class the same probability."""
     for c in (2, 3, 8, 10, 100):
         got, err = _call(fn, c)
-        if err:
+        if err is not None:
             return err
         if got is None:
             return Feedback(False, f"loss_at_init({c}) returned None: return a number (the loss, in nats)")
@@ -139,7 +139,7 @@ def check_first_dying_layer(fn: Callable[[list], str | None]) -> Feedback:
     for rms, dead, want in _DYING_CASES:
         stats = _stats(rms, dead)
         got, err = _call(fn, stats)
-        if err:
+        if err is not None:
             return err
         if got == want:
             continue
@@ -149,7 +149,8 @@ def check_first_dying_layer(fn: Callable[[list], str | None]) -> Feedback:
                                    "layer has died, return None")
         if got is None:
             return Feedback(False, f"with RMS {rms} and dead shares {dead} some layer has died, but you "
-                                   "returned None")
+                                   "returned None: check both rules (RMS below 0.1 x the first layer's, "
+                                   "more than half the channels dead)")
         if got not in names:
             return Feedback(False, f"return a layer's name (the .name of a LayerStats), e.g. 'conv1'; "
                                    f"found {got!r}")

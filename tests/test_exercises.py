@@ -40,7 +40,7 @@ def test_loss_at_init():
         "sign": ex.check_loss_at_init(lambda c: -math.log(c)),
         "None": ex.check_loss_at_init(lambda c: None),
         "NotImplementedError": ex.check_loss_at_init(_blank),
-        "returned 0.5": ex.check_loss_at_init(lambda c: 0.5),
+        "returned 0.7": ex.check_loss_at_init(lambda c: 0.7),
     }
     for word, fb in hints.items():
         assert not fb.ok and word in fb.message, (word, fb.message)
