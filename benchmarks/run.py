@@ -1,13 +1,15 @@
 """The question's pipeline vs facekit, side by side, in one run on one machine.
 
     python -m benchmarks.run                 # full size: 5,600 JPEGs at 200 px (about 10 min)
-    python -m benchmarks.run --per-class 20 --repeats 1 --train-images 64   # smoke test
+    python -m benchmarks.run --per-class 20 --repeats 1 --train-images 64 --notebooks   # smoke test
 
 1. load: the question's data script (cv2.imread + resize loop, np.array, pickle) vs
    facekit.data.load_folder (+ npz cache); wall time and peak RSS, each run in its own process.
 2. ready to train: peak RSS of `pickle.load` + `X/255.0` vs facekit's load_cache + tf.data batch.
 3. training throughput of the answer's network at 200 px: `model.fit(X_float64, y, batch_size=16)`
    vs `facekit.train.fit` on uint8, samples/s; and achieved FLOP/s vs a float32 matmul's.
+4. the chapters' wall time on the profiles given with --notebooks (default: ci).
+Where the time goes (the targets this misses): `python -m benchmarks.profile`.
 Writes benchmarks/RESULTS.md (markdown table) and prints it.
 """
 
@@ -134,6 +136,22 @@ def training(n_images: int, cache_dir: str) -> dict:
     return res
 
 
+def notebook_rows(profile: str) -> list[tuple[str, str, str, str]]:
+    """Wall time of every chapter on ``profile`` (run in place, nothing written), one row each."""
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, str(HERE.parent / "notebooks" / "execute.py"), "--profile", profile,
+                          "--no-write"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    rows = []
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[2] == "s" and parts[0].endswith(".ipynb"):
+            rows.append((f"notebook {parts[0]} on {profile} (s)", parts[1], "", ""))
+    total = f"{time.perf_counter() - t:.0f}"
+    rows.append((f"all chapters on {profile}, kernel starts included (s)", total, "", ""))
+    return rows
+
+
 def fmt(values: list[float], unit: str = "") -> str:
     return f"{statistics.median(values):.1f}{unit} ({min(values):.1f}-{max(values):.1f})"
 
@@ -144,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--train-images", type=int, default=800)
     p.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    p.add_argument("--notebooks", nargs="*", default=["ci"], metavar="PROFILE",
+                   help="time the chapters on these profiles (default: ci; classroom takes ~13 min)")
     args = p.parse_args(argv)
 
     import cv2
@@ -196,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
          f"{train['facekit_samples_s'] * train['train_flop_per_sample'] / 1e9:.1f} / "
          f"{train['matmul_flops'] / 1e9:.1f} GFLOP/s", f"{train['utilisation']:.0%}", ">= 40%"),
     ]
+    for prof in args.notebooks:
+        rows += notebook_rows(prof)
     table = ["| measure | median (range) | ratio | target |", "|---|---|---|---|"]
     table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     head = (f"# facekit benchmarks\n\nMachine: {platform.machine()}, {os.cpu_count()} CPUs; Python "

@@ -20,7 +20,8 @@ def _run(*args: str) -> str:
 
 def test_pipeline_benchmark_runs_at_a_tiny_size(tmp_path):
     md = tmp_path / "RESULTS.md"
-    _run("benchmarks.run", "--per-class", "2", "--repeats", "1", "--train-images", "16", "--out", str(md))
+    _run("benchmarks.run", "--per-class", "2", "--repeats", "1", "--train-images", "16", "--out", str(md),
+         "--notebooks")
     text = md.read_text()
     for row in ("load: facekit load_folder + cache (s)", "ready to train: facekit cache + tf.data",
                 "facekit.train.fit(uint8) (samples/s)", "achieved FLOP/s"):
