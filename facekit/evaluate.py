@@ -38,16 +38,12 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, np.diag(cm) / np.maximum(totals, 1), np.nan)
 
 
-_AGE_BINS = ((0, 12, "0-12"), (13, 19, "13-19"), (20, 29, "20-29"), (30, 39, "30-39"),
-             (40, 59, "40-59"), (60, 200, "60+"))
-
-
 def _group_names(key: str, values: np.ndarray) -> np.ndarray:
     """Readable group names: UTKFace codes decoded, ages binned, booleans as yes/no."""
-    from facekit.utkface import UTKFACE_GENDERS, UTKFACE_RACES
+    from facekit.utkface import UTKFACE_AGE_GROUPS, UTKFACE_GENDERS, UTKFACE_RACES
 
-    if key == "age":
-        return np.array([next(n for lo, hi, n in _AGE_BINS if lo <= a <= hi) for a in values])
+    if key == "age":  # the age bands of load_utkface(target="age_group")
+        return np.array([next(n for lo, hi, n in UTKFACE_AGE_GROUPS if lo <= a <= hi) for a in values])
     if key == "race":
         return np.array([UTKFACE_RACES[v] for v in values])
     if key == "gender":

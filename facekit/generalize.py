@@ -9,7 +9,6 @@ at the end.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass, field
 
 import keras
@@ -19,7 +18,7 @@ from facekit.data import Dataset
 from facekit.train import History, fit
 
 __all__ = ["Recipe", "RECIPES", "RunResult", "Comparison", "regime_data", "early_stopping",
-           "build", "run_recipe", "compare", "load_regime"]
+           "build", "run_recipe", "load_regime"]
 
 
 @dataclass(frozen=True)
@@ -208,32 +207,3 @@ class Comparison:
             row += f" {self.median(name, 'test_acc'):.2f} |" * test
             rows.append(row + f" {closed} | {self.median(name, 'seconds_per_epoch'):.2f} |")
         return "\n".join(rows)
-
-
-def compare(recipes: list[str], seeds: tuple[int, ...] = (0, 1, 2), *, train_per_class: int = 50,
-            more_per_class: int = 700, held_per_class: int = 25, size: int = 64,
-            difficulty: float = 1.0, epochs: int = 40, patience: int = 8, data_seed: int = 0,
-            verbose: bool = True) -> Comparison:
-    """Train every recipe on every seed in the overfitting regime and collect a `Comparison`.
-    ``more_data`` recipes train on ``more_per_class`` images a class; validation and test sets
-    are the same for all."""
-    train, val, test = regime_data(train_per_class, held_per_class, size, difficulty, data_seed)
-    big = None
-    runs = []
-    for name in recipes:
-        r = RECIPES[name]
-        if r.more_data and big is None:
-            big = regime_data(more_per_class, held_per_class, size, difficulty, data_seed)[0]
-        for s in seeds:
-            t0 = time.perf_counter()
-            res = run_recipe(r, big if r.more_data else train, val, test, seed=s, epochs=epochs,
-                             patience=patience)
-            runs.append(res)
-            if verbose:
-                print(f"{name:>15} seed {s}: train {res.train_acc:.2f}  val {res.val_acc:.2f}  "
-                      f"test {res.test_acc:.2f}  epochs {res.epochs} (kept {res.best_epoch})  "
-                      f"{time.perf_counter() - t0:.0f} s", flush=True)
-    setting = (f"{size} px, difficulty {difficulty}, {train_per_class} training images a class "
-               f"(more_data: {more_per_class}), validation and test {held_per_class} a class each, "
-               f"up to {epochs} epochs, early-stopping patience {patience}, seeds {list(seeds)}")
-    return Comparison(runs, setting)
