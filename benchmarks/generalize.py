@@ -15,21 +15,17 @@ import argparse
 import json
 import platform
 import time
-from dataclasses import asdict
 from pathlib import Path
-
-FIELDS = ("recipe", "seed", "params", "epochs", "best_epoch", "train_acc", "val_acc", "test_acc",
-          "seconds_per_epoch")
 
 
 def write_table(jsonl: Path, md: Path, setting: str, command: str) -> str:
-    import facekit
-    from facekit.generalize import RECIPES, Comparison, RunResult
-
-    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
-    comp = Comparison([RunResult(**{k: r[k] for k in FIELDS}) for r in rows], setting)
     import keras
     import tensorflow as tf
+
+    import facekit
+    from facekit.generalize import RECIPES, Comparison
+
+    comp = Comparison.from_jsonl(jsonl, setting)
     best = max((n for n in comp.recipes if n != "answer" and not RECIPES[n].more_data),
                key=lambda n: comp.median(n, "val_acc"), default=None)
     lines = [
@@ -87,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             res = run_recipe(r, big if r.more_data else train, val, test, seed=s, epochs=a.epochs,
                              patience=a.patience)
-            row = {k: v for k, v in asdict(res).items() if k in FIELDS}
+            row = res.record()
             row["val_curve"] = [round(v, 3) for v in res.history["val_accuracy"].tolist()]
             with out.open("a") as f:
                 f.write(json.dumps(row) + "\n")

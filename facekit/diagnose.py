@@ -433,6 +433,26 @@ class Ablation:
     rows: list[dict]
     histories: dict[str, list] = field(default_factory=dict)
 
+    @classmethod
+    def from_jsonl(cls, path) -> Ablation:
+        """The table from runs written by ``python -m benchmarks.reproduction --variants ...``
+        (one JSON object a run), medians over seeds as `ablate` computes them."""
+        import json
+        from pathlib import Path
+
+        from facekit.models import VARIANTS
+
+        runs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        rows = []
+        for name in dict.fromkeys(r["variant"] for r in runs):
+            rs = [r for r in runs if r["variant"] == name]
+            rows.append({"variant": name, "change": VARIANTS[name][0], "runs": len(rs),
+                         "stuck": sum(r["stuck"] for r in rs),
+                         "final_loss": float(np.median([r["final_loss"] for r in rs])),
+                         "val_acc": float(np.median([r["val_acc"] for r in rs])),
+                         "s_per_epoch": float(np.median([r["s_per_epoch"] for r in rs]))})
+        return cls(rows)
+
     def table(self) -> str:
         out = ["| variant | change | stuck | final loss | val acc | s/epoch |", "|---|---|---|---|---|---|"]
         for r in self.rows:

@@ -129,10 +129,15 @@ class RunResult:
     def gap(self) -> float:
         return self.train_acc - self.val_acc
 
+    def record(self) -> dict:
+        """The numbers (no history, no model): one line of ``benchmarks/results/generalize.jsonl``."""
+        return {k: getattr(self, k) for k in RunResult.__dataclass_fields__ if k not in ("history", "model")}
 
-def _accuracy(model: keras.Model, ds: Dataset, batch_size: int = 64) -> float:
-    probs = model.predict(ds.images, batch_size=batch_size, verbose=0)
-    return float(np.mean(probs.argmax(1) == ds.labels))
+
+def _accuracy(model: keras.Model, ds: Dataset) -> float:
+    from facekit.evaluate import predict
+
+    return float(np.mean(predict(model, ds).argmax(1) == ds.labels))
 
 
 def run_recipe(recipe: str | Recipe, train: Dataset, val: Dataset, test: Dataset, *,
@@ -165,7 +170,7 @@ class Comparison:
         import json
         from pathlib import Path
 
-        keys = {f for f in RunResult.__dataclass_fields__ if f not in ("history", "model")}
+        keys = [f for f in RunResult.__dataclass_fields__ if f not in ("history", "model")]
         rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
         return cls([RunResult(**{k: r[k] for k in keys}) for r in rows], setting)
 

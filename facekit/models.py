@@ -111,7 +111,7 @@ def question_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes:
 
 
 def answer_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes: int = 8, *,
-                 filters: tuple[int, int, int] = (16, 32, 64), augment: bool = False,
+                 filters: tuple[int, ...] = (16, 32, 64), augment: bool = False,
                  batch_norm: bool = False, head: str = "dense", dropout: float = 0.0,
                  weight_decay: float = 0.0, bn_momentum: float = 0.9, learning_rate: float = 1e-3,
                  seed: int | None = None) -> keras.Model:
@@ -123,10 +123,10 @@ def answer_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes: i
 
     The keyword arguments are the changes chapter 05 measures one at a time: ``augment`` (random
     flip/rotation/zoom/translation/contrast layers, active only in training), ``batch_norm``
-    (Conv -> BN -> ReLU), ``head`` ('dense' as in the answer; 'flatten': Flatten -> Dense(n_classes);
-    'gap': GlobalAveragePooling -> Dense(n_classes)), ``dropout`` (before the classifier),
-    ``weight_decay`` (L2 factor on every kernel), ``filters`` (one conv block per entry; the first
-    5x5, the others 3x3). `improved_model` combines them.
+    (Conv -> BN -> ReLU, BN momentum ``bn_momentum``), ``head`` ('dense' as in the answer;
+    'flatten': Flatten -> Dense(n_classes); 'gap': GlobalAveragePooling -> Dense(n_classes)),
+    ``dropout`` (before the classifier), ``weight_decay`` (L2 factor on every kernel), ``filters``
+    (one conv block per entry; the first 5x5, the others 3x3). `improved_model` combines them.
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)

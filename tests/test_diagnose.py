@@ -155,3 +155,14 @@ def test_doctor_on_a_foreign_model_healthy_and_sick():
     text = str(sick)
     assert "He initialisation" in text and "[!!] activations" in text
     assert sick["gradients"].ok is False
+
+
+def test_ablation_table_from_committed_runs():
+    from pathlib import Path
+
+    from facekit.diagnose import Ablation
+
+    a = Ablation.from_jsonl(Path(__file__).resolve().parents[1] / "benchmarks/results/ablation.jsonl")
+    rows = {r["variant"]: r for r in a.rows}
+    assert rows["question"]["stuck"] == rows["question"]["runs"] == 5  # the measured 5/5
+    assert rows["he_init"]["stuck"] == 0 and "| padding_same |" in a.table()

@@ -73,3 +73,14 @@ def test_load_regime_splits_a_folder_three_ways(tmp_path):
     assert train.image_shape == (32, 32, 3) and set(val.class_counts().values()) == {2}
     paths = [set(d.paths) for d in (train, val, test)]
     assert not (paths[0] & paths[1] or paths[0] & paths[2] or paths[1] & paths[2])
+
+
+def test_records_round_trip_through_jsonl(tmp_path):
+    import json
+
+    runs = [_run("answer", 0, 1.0, 0.5), _run("better", 0, 0.9, 0.8)]
+    path = tmp_path / "g.jsonl"
+    path.write_text("".join(json.dumps(r.record()) + "\n" for r in runs))
+    back = Comparison.from_jsonl(path)
+    assert [r.record() for r in back.runs] == [r.record() for r in runs]
+    assert "history" not in runs[0].record() and back.table() == Comparison(runs).table()
