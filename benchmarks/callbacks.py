@@ -21,8 +21,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from facekit.diagnose import ActivationStats, ChanceAlarm, GradientStats
     from facekit.models import question_model
-    from facekit.profiles import get_profile
-    from facekit.story import load_profile_data
+    from facekit.profiles import get_profile, load_profile_data
     from facekit.train import fit
 
     prof = get_profile(args.profile)

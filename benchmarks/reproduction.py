@@ -6,8 +6,9 @@
 
 A setting is size:filters:per_class:epochs (batch 16, Adam 1e-3, synthetic faces at difficulty
 0.5, 10% stratified validation). A run is "stuck" (`facekit.train.History.stuck`) when its
-last-epoch training loss is within 0.005 of ln 8, its accuracy within 0.05 of 1/8, and the
-epoch before was within 0.01 of ln 8 too (a loss passing through ln 8 does not count).
+last two epochs' training losses are within 0.005 of ln 8 (`facekit.train.at_chance`) and its
+last accuracy within 0.05 of 1/8 (a loss passing through ln 8 does not count). Records and
+medians come from `facekit.ablation` (`run_record`, `summarise`), as `ablate` computes them.
 Rows are appended to a JSON-lines file as they finish; the markdown table is rebuilt from it.
 """
 
@@ -25,8 +26,9 @@ from pathlib import Path
 
 def run_one(size: int, filters: int, per_class: int, epochs: int, seed: int,
             variant: str = "question") -> dict:
+    from facekit.ablation import run_record
+    from facekit.data import make_faces
     from facekit.models import question_variant
-    from facekit.synthetic import make_faces
     from facekit.train import fit
 
     train, val = make_faces(per_class, size, seed=0).split(0.1, seed=0)
@@ -34,10 +36,7 @@ def run_one(size: int, filters: int, per_class: int, epochs: int, seed: int,
     model = question_variant(variant, (size, size, 3), 8, filters, seed=seed)
     h = fit(model, train, val, epochs=epochs, batch_size=16, seed=seed)
     return {"variant": variant, "size": size, "filters": filters, "per_class": per_class,
-            "epochs": epochs, "seed": seed, "final_loss": h.final("loss"),
-            "final_acc": h.final("accuracy"), "val_acc": h.final("val_accuracy"),
-            "stuck": h.stuck, "s_per_epoch": (time.perf_counter() - t) / epochs,
-            "losses": [round(v, 5) for v in h["loss"].tolist()]}
+            "epochs": epochs, **run_record(variant, seed, h, time.perf_counter() - t)}
 
 
 def table(rows: list[dict]) -> str:
@@ -45,6 +44,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         key = (r["variant"], r["size"], r["filters"], r["per_class"], r["epochs"])
         groups.setdefault(key, []).append(r)
+    from facekit.ablation import summarise
     from facekit.profiles import PROFILES
 
     def profile_of(size, f, pc, ep):
@@ -54,14 +54,11 @@ def table(rows: list[dict]) -> str:
     out = ["| profile | variant | size | filters | images | epochs | seeds | stuck | final loss (median) "
            "| val acc (median) | s/epoch (median) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (variant, size, f, pc, ep), rs in groups.items():
-        stuck = sum(r["stuck"] for r in rs)
-        losses = sorted(r["final_loss"] for r in rs)
-        secs = sorted(r["s_per_epoch"] for r in rs)
-        vals = sorted(r["val_acc"] for r in rs)
+        row = summarise(variant, rs)
+        stuck, n = row["stuck"], row["runs"]
         out.append(f"| {profile_of(size, f, pc, ep)} | {variant} | {size} | {f} | {8 * pc} | {ep} "
-                   f"| {len(rs)} | {stuck}/{len(rs)} "
-                   f"({100 * stuck / len(rs):.0f}%) | {losses[len(losses) // 2]:.4f} "
-                   f"| {vals[len(vals) // 2]:.3f} | {secs[len(secs) // 2]:.1f} |")
+                   f"| {n} | {stuck}/{n} ({100 * stuck / n:.0f}%) | {row['final_loss']:.4f} "
+                   f"| {row['val_acc']:.3f} | {row['s_per_epoch']:.1f} |")
     out.append(f"\nln 8 = {math.log(8):.4f}. images = 8 x per_class (90% train, 10% validation). "
                f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
                "s/epoch includes building the model.")

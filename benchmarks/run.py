@@ -35,7 +35,7 @@ RSS = "int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).s
 CHILD = {
     "question_load": """
 import pickle, time, json, sys
-from facekit.seed import question_data_script
+from facekit.data.question_script import question_data_script
 t = time.perf_counter()
 X, y, cats = question_data_script(sys.argv[1], 200, 200, per_class=700, verbose=False)
 with open(sys.argv[2] + "/X.pickle", "wb") as f: pickle.dump(X, f)

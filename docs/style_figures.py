@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facekit import plots
-from facekit.diagnose import Ablation
+from facekit.ablation import Ablation
 from facekit.generalize import Comparison
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import time
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from facekit.synthetic import write_folder
+    from facekit.data import write_folder
 
     t = time.perf_counter()
     root = write_folder(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,

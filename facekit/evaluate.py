@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from facekit.data import Dataset
+from facekit.data.utkface import UTKFACE_GENDERS, UTKFACE_RACES, age_group
 
 __all__ = ["confusion_matrix", "per_class_accuracy", "group_accuracy", "most_wrong", "reliability",
            "Reliability", "Evaluation", "evaluate", "predict"]
@@ -40,10 +41,8 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
 
 def _group_names(key: str, values: np.ndarray) -> np.ndarray:
     """Readable group names: UTKFace codes decoded, ages binned, booleans as yes/no."""
-    from facekit.utkface import UTKFACE_AGE_GROUPS, UTKFACE_GENDERS, UTKFACE_RACES
-
     if key == "age":  # the age bands of load_utkface(target="age_group")
-        return np.array([next(n for lo, hi, n in UTKFACE_AGE_GROUPS if lo <= a <= hi) for a in values])
+        return np.array([age_group(int(a)) for a in values])
     if key == "race":
         return np.array([UTKFACE_RACES[v] for v in values])
     if key == "gender":

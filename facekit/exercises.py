@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def check_first_dying_layer(fn: Callable[[list], str | None]) -> Feedback:
 
 # --- chapter 4: one change that lets the question's network learn ----------------------------
 
-def check_one_change(change: dict, profile: str = "ci", epochs: int | None = None,
+def check_one_change(change: dict[str, Any], profile: str = "ci", epochs: int | None = None,
                      seed: int = 0) -> Feedback:
     """``change`` is one keyword argument of `facekit.models.question_model`, e.g.
     ``{"learning_rate": 1e-2}``. The question's network with that change is trained on the
@@ -174,8 +175,7 @@ def check_one_change(change: dict, profile: str = "ci", epochs: int | None = Non
     import inspect
 
     from facekit.models import question_model
-    from facekit.profiles import get_profile
-    from facekit.story import load_profile_data
+    from facekit.profiles import get_profile, load_profile_data
     from facekit.train import fit
 
     if not isinstance(change, dict) or not change:
@@ -196,7 +196,7 @@ def check_one_change(change: dict, profile: str = "ci", epochs: int | None = Non
                                seed=seed)
     except Exception as e:  # noqa: BLE001
         return Feedback(False, f"question_model(..., {key}={value!r}) raised {type(e).__name__}: {e}")
-    h = fit(model, train, val, epochs=epochs or prof.epochs, seed=seed)
+    h = fit(model, train, val, epochs=epochs or prof.epochs, batch_size=prof.batch_size, seed=seed)
     if h.stuck:
         why = {"padding": "padding keeps the maps larger but the signal still shrinks layer by layer",
                "use_bias": "the bias was never the problem",

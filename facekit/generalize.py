@@ -8,13 +8,20 @@ at the end.
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
 
-from facekit.data import Dataset
+from facekit.data import Dataset, load, make_faces
+from facekit.evaluate import predict
+from facekit.models import answer_model, improved_model
+from facekit.profiles import Profile
 from facekit.train import History, fit
 
 __all__ = ["Recipe", "RECIPES", "RunResult", "Comparison", "regime_data", "early_stopping",
@@ -28,7 +35,7 @@ class Recipe:
 
     name: str
     what: str
-    changes: dict = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)
     early_stop: bool = False
     more_data: bool = False
     improved: bool = False
@@ -58,8 +65,6 @@ def regime_data(train_per_class: int = 50, held_per_class: int = 25, size: int =
     (``held_per_class`` each); training images are the next ``train_per_class`` of each class,
     shuffled. So the test set is the same whatever the training size, and no image is in two sets.
     """
-    from facekit.synthetic import make_faces
-
     if train_per_class < 1 or held_per_class < 1:
         raise ValueError(f"train_per_class and held_per_class must be >= 1; found "
                          f"{train_per_class}, {held_per_class}")
@@ -75,18 +80,17 @@ def regime_data(train_per_class: int = 50, held_per_class: int = 25, size: int =
     return tuple(ds.subset(rng.permutation(np.concatenate(p))) for p in parts)  # type: ignore[return-value]
 
 
-def load_regime(profile, data: str = "synthetic", seed: int = 0) -> tuple[Dataset, Dataset, Dataset]:
-    """(train, val, test) for chapter 05 from a `facekit.profiles.Profile`: the synthetic regime
-    (`regime_data`), or a folder / UTKFace set of ``gen_per_class + 2 * gen_held`` images a class
-    at ``gen_size`` px, split at random and stratified into ``gen_held`` a class for validation,
-    as many for test, and the rest for training."""
+def load_regime(profile: Profile, data: str = "synthetic", seed: int = 0) -> tuple[Dataset, Dataset, Dataset]:
+    """(train, val, test) for chapter 05 from a profile's `facekit.profiles.Regime`: the synthetic
+    regime (`regime_data`), or a folder / UTKFace set of ``per_class + 2 * held`` images a class
+    at ``size`` px, split at random and stratified into ``held`` a class for validation, as many
+    for test, and the rest for training."""
+    r = profile.regime
     if data == "synthetic":
-        return regime_data(profile.gen_per_class, profile.gen_held, profile.gen_size, 1.0, seed)
-    from facekit.data import load
-
-    n = profile.gen_per_class + 2 * profile.gen_held
-    ds = load(data, size=profile.gen_size, per_class=n, seed=seed)
-    train, held = ds.split(2 * profile.gen_held / n, seed=seed)
+        return regime_data(r.per_class, r.held, r.size, 1.0, seed)
+    n = r.per_class + 2 * r.held
+    ds = load(data, size=r.size, per_class=n, seed=seed)
+    train, held = ds.split(2 * r.held / n, seed=seed)
     val, test = held.split(0.5, seed=seed + 1)
     return train, val, test
 
@@ -100,8 +104,6 @@ def early_stopping(patience: int = 8) -> keras.callbacks.EarlyStopping:
 def build(recipe: str | Recipe, input_shape: tuple[int, int, int], n_classes: int = 8,
           seed: int | None = None) -> keras.Model:
     """The compiled model of ``recipe``."""
-    from facekit.models import answer_model, improved_model
-
     r = RECIPES[recipe] if isinstance(recipe, str) else recipe
     if r.improved:
         return improved_model(input_shape, n_classes, seed=seed, **r.changes)
@@ -129,14 +131,15 @@ class RunResult:
     def gap(self) -> float:
         return self.train_acc - self.val_acc
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """The numbers (no history, no model): one line of ``benchmarks/results/generalize.jsonl``."""
-        return {k: getattr(self, k) for k in RunResult.__dataclass_fields__ if k not in ("history", "model")}
+        return {k: getattr(self, k) for k in _RECORD_FIELDS}
+
+
+_RECORD_FIELDS = tuple(f for f in RunResult.__dataclass_fields__ if f not in ("history", "model"))
 
 
 def _accuracy(model: keras.Model, ds: Dataset) -> float:
-    from facekit.evaluate import predict
-
     return float(np.mean(predict(model, ds).argmax(1) == ds.labels))
 
 
@@ -165,14 +168,10 @@ class Comparison:
     setting: str = ""
 
     @classmethod
-    def from_jsonl(cls, path, setting: str = "") -> Comparison:
+    def from_jsonl(cls, path: str | os.PathLike, setting: str = "") -> Comparison:
         """The runs written by ``python -m benchmarks.generalize`` (one JSON object a line)."""
-        import json
-        from pathlib import Path
-
-        keys = [f for f in RunResult.__dataclass_fields__ if f not in ("history", "model")]
         rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-        return cls([RunResult(**{k: r[k] for k in keys}) for r in rows], setting)
+        return cls([RunResult(**{k: r[k] for k in _RECORD_FIELDS}) for r in rows], setting)
 
     def of(self, recipe: str) -> list[RunResult]:
         return [r for r in self.runs if r.recipe == recipe]

@@ -7,6 +7,9 @@ cross-entropy on softmax outputs, accuracy - as in the question.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 from keras import layers
 
@@ -20,9 +23,12 @@ _DROPOUT_AFTER = (2, 3, 4)
 
 def compile_like_question(model: keras.Model, learning_rate: float = 1e-3,
                           optimizer: str = "adam") -> keras.Model:
-    """Compile as the question did: Adam (lr 1e-3), sparse categorical cross-entropy, accuracy."""
-    opt = (keras.optimizers.Adam(learning_rate) if optimizer == "adam"
-           else keras.optimizers.SGD(learning_rate))
+    """Compile as the question did: Adam (lr 1e-3), sparse categorical cross-entropy, accuracy.
+    ``optimizer``: 'adam' or 'sgd' (plain SGD)."""
+    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+    if optimizer not in optimizers:
+        raise ValueError(f"optimizer must be one of {sorted(optimizers)}; found {optimizer!r}")
+    opt = optimizers[optimizer](learning_rate)
     model.compile(optimizer=opt,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=False),
                   metrics=["accuracy"], jit_compile=False)
@@ -176,7 +182,7 @@ def augmentation(seed: int | None = None, flip: bool = True, rotation: float = 0
 
 
 def improved_model(input_shape: tuple[int, int, int] = (64, 64, 3), n_classes: int = 8, *,
-                   seed: int | None = None, **changes) -> keras.Model:
+                   seed: int | None = None, **changes: Any) -> keras.Model:
     """The answer's network rebuilt to generalise: augmentation layers, four conv blocks
     (24/48/96/96 filters), Flatten -> Dropout(0.5) -> Dense(n_classes) with no 512-unit layer,
     L2 weight decay 1e-4. 149,144 parameters at 64 px (the answer's: 2,126,120). Train it with
@@ -196,7 +202,7 @@ def _growing(filters: int) -> tuple[int, ...]:
 
 
 # One change at a time: name -> (what changes, question_model keyword arguments given `filters`)
-VARIANTS: dict[str, tuple[str, callable]] = {
+VARIANTS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
     "question": ("the question's network, unchanged", lambda f: {}),
     "he_init": ("He-normal initialisation instead of Glorot-uniform",
                 lambda f: {"kernel_initializer": "he_normal"}),

@@ -281,7 +281,7 @@ def plot_lr_sweep(check, title: str = "learning-rate sweep") -> plt.Figure:
 def plot_ablation(ablation, title: str = "one change at a time: which one un-sticks the network?"
                   ) -> plt.Figure:
     """Share of seeds stuck at chance (bars) and median validation accuracy (markers) for each
-    variant of `facekit.diagnose.ablate`."""
+    variant of `facekit.ablation.ablate`."""
     rows = ablation.rows
     y = np.arange(len(rows))
     fig, ax = _subplots(figsize=(8, 0.45 * len(rows) + 1.4))

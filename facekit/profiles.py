@@ -9,9 +9,27 @@ network over many seeds: see ``benchmarks/results/reproduction.md``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
-__all__ = ["Profile", "PROFILES", "get_profile", "setup"]
+from facekit.data import Dataset, load
+
+__all__ = ["Profile", "Regime", "PROFILES", "get_profile", "setup", "load_profile_data"]
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Chapter 05's regime, where the answer's network memorises (`facekit.generalize`):
+    ``per_class`` training images a class at ``size`` px, ``held`` a class each for validation
+    and test; the answer's network trains ``answer_epochs``, the improved one up to ``epochs``
+    with early stopping after ``patience`` epochs without a better validation loss."""
+
+    size: int = 64
+    per_class: int = 50
+    held: int = 25
+    answer_epochs: int = 25
+    epochs: int = 60
+    patience: int = 15
 
 
 @dataclass(frozen=True)
@@ -29,13 +47,7 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)
     difficulty: float = 0.5
     val_fraction: float = 0.1
-    # chapter 05: the regime where the answer's network memorises (facekit.generalize)
-    gen_size: int = 64
-    gen_per_class: int = 50
-    gen_held: int = 25
-    gen_answer_epochs: int = 25
-    gen_epochs: int = 60
-    gen_patience: int = 15
+    regime: Regime = field(default_factory=Regime)  # chapter 05 (facekit.generalize)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -45,23 +57,25 @@ class Profile:
         return (f"profile {self.name!r}: {self.size}x{self.size} px, {self.per_class} images/class, "
                 f"question net {self.filters} filters x {self.epochs} epochs, answer net "
                 f"{self.answer_epochs} epochs, batch {self.batch_size}, seeds {list(self.seeds)}; "
-                f"chapter 05: {self.gen_size} px, {self.gen_per_class} training images/class, answer net "
-                f"{self.gen_answer_epochs} epochs, improved net up to {self.gen_epochs}")
+                f"chapter 05: {self.regime.size} px, {self.regime.per_class} training images/class, "
+                f"answer net {self.regime.answer_epochs} epochs, improved net up to {self.regime.epochs}")
 
 
 PROFILES: dict[str, Profile] = {
     "ci": Profile("ci", size=100, per_class=50, filters=32, epochs=3, answer_epochs=8, seeds=(0, 1, 2),
-                  gen_answer_epochs=20, gen_epochs=40),
+                  regime=Regime(answer_epochs=20, epochs=40)),
     "classroom": Profile("classroom", size=100, per_class=50, filters=128, epochs=4, answer_epochs=10,
                          seeds=(0, 1, 2)),
     "full": Profile("full", size=200, per_class=700, filters=256, epochs=5, answer_epochs=10,
-                    seeds=(0,), gen_answer_epochs=40, gen_epochs=100),
+                    seeds=(0,), regime=Regime(answer_epochs=40, epochs=100)),
 }
 
 
-def get_profile(name: str | Profile | None = None, **overrides) -> Profile:
-    """The profile called ``name`` (default: ``$FACEKIT_PROFILE``, else ``classroom``),
-    with any field overridden by keyword (``get_profile("ci", epochs=2)``)."""
+def get_profile(name: str | Profile | None = None, **overrides: Any) -> Profile:
+    """The profile called ``name`` (default: ``$FACEKIT_PROFILE``, else ``classroom``), with any
+    field overridden by keyword: ``get_profile("classroom", filters=16)``; chapter 05's fields
+    with a dict, ``get_profile("ci", regime={"epochs": 10})``. Profiles are frozen: change one
+    this way, not by assigning to it."""
     if isinstance(name, Profile):
         profile = name
     else:
@@ -69,19 +83,26 @@ def get_profile(name: str | Profile | None = None, **overrides) -> Profile:
         if key not in PROFILES:
             raise ValueError(f"unknown profile {key!r}; choose from {sorted(PROFILES)}")
         profile = PROFILES[key]
+    known = {f.name for f in fields(Profile)}
+    if unknown := sorted(set(overrides) - known):
+        raise ValueError(f"unknown profile field(s) {unknown}; a profile has {sorted(known)}")
+    if isinstance(overrides.get("regime"), dict):
+        overrides["regime"] = replace(profile.regime, **overrides["regime"])
     return replace(profile, **overrides) if overrides else profile
 
 
-def setup(profile: str | Profile | None = None, seed: int = 0, verbose: bool = True) -> Profile:
-    """Start a notebook or script: pick the profile, seed everything (deterministic TF ops), and
-    print the versions, the devices TensorFlow sees and the profile."""
+def setup(profile: str | Profile | None = None, seed: int = 0, verbose: bool = True,
+          **overrides: Any) -> Profile:
+    """Start a notebook or script: pick the profile (with any ``overrides``, as `get_profile`),
+    seed everything (deterministic TF ops), and print the versions, the devices TensorFlow sees
+    and the profile."""
     import keras
     import tensorflow as tf
 
     import facekit
     from facekit.train import set_seed
 
-    prof = get_profile(profile)
+    prof = get_profile(profile, **overrides)
     set_seed(seed)
     if verbose:
         devices = ", ".join(d.device_type for d in tf.config.list_physical_devices())
@@ -89,3 +110,11 @@ def setup(profile: str | Profile | None = None, seed: int = 0, verbose: bool = T
               f"devices: {devices}")
         print(prof.describe())
     return prof
+
+
+def load_profile_data(profile: Profile, data: str = "synthetic", seed: int = 0) -> tuple[Dataset, Dataset]:
+    """The profile's data set (``data``: "synthetic", a UTKFace folder or a question-layout folder),
+    split (shuffled, stratified) into train and validation."""
+    ds = load(data, size=profile.size, per_class=profile.per_class, seed=seed,
+              difficulty=profile.difficulty)
+    return ds.split(profile.val_fraction, seed=seed)

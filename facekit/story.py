@@ -1,19 +1,30 @@
 """The whole story, headless: data -> the question's network (stuck at ln C) -> the doctor's
 diagnosis -> the answer's network (learns, overfits) -> the improved network (generalises) -> a
-verdict; a compact report on stdout and figures on disk."""
+verdict; a compact report on stdout and figures on disk.
+
+One function per chapter (`reproduce` 02, `diagnose` 03, `fix` 04, `beyond` 05), used by
+`run_story` and by the chapters themselves where they do the same thing; `write_figures` draws.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facekit.data import Dataset, load
-from facekit.profiles import Profile, get_profile
-from facekit.train import History
+import keras
 
-__all__ = ["StoryResult", "run_story", "load_profile_data"]
+from facekit import plots
+from facekit.data import Dataset
+from facekit.diagnose import Report, doctor
+from facekit.generalize import Comparison, load_regime, run_recipe
+from facekit.models import answer_model, question_model
+from facekit.profiles import Profile, get_profile, load_profile_data
+from facekit.train import History, fit
+
+__all__ = ["StoryResult", "run_story", "reproduce", "diagnose", "fix", "beyond", "write_figures"]
 
 
 @dataclass
@@ -22,8 +33,8 @@ class StoryResult:
     data: Dataset
     question: list[History] = field(default_factory=list)
     answer: History | None = None
-    report: object = None  # facekit.diagnose.Report on the first question run
-    generalize: object = None  # facekit.generalize.Comparison: answer vs improved net
+    report: Report | None = None  # the doctor on the first stuck question run
+    generalize: Comparison | None = None  # chapter 05: answer vs improved net
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -68,32 +79,101 @@ class StoryResult:
         return text
 
 
-def load_profile_data(profile: Profile, data: str = "synthetic", seed: int = 0) -> tuple[Dataset, Dataset]:
-    """The profile's data set, split (shuffled, stratified) into train and validation."""
-    ds = load(data, size=profile.size, per_class=profile.per_class, seed=seed,
-              difficulty=profile.difficulty)
-    return ds.split(profile.val_fraction, seed=seed)
+def _quiet(*args: object) -> None:
+    pass
+
+
+def _printer(verbose: bool) -> Callable[..., None]:
+    return (lambda *a: print(*a, flush=True)) if verbose else _quiet
+
+
+def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, ...] | None = None,
+              verbose: bool = False) -> dict[int, tuple[keras.Model, History]]:
+    """Chapter 02: the question's network trained on each seed (``prof.seeds``), as asked (Adam
+    1e-3); ``{seed: (model, history)}``. ``verbose`` prints one line a seed."""
+    say = _printer(verbose)
+    runs = {}
+    for s in seeds or prof.seeds:
+        model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
+        h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
+                label="question net")
+        runs[s] = (model, h)
+        say(f"seed {s}: final loss {h.final('loss'):.4f} (ln {train.n_classes} = {h.chance_loss:.4f}), "
+            f"train acc {h.final('accuracy'):.3f} -> {'stuck at chance' if h.stuck else 'learning'}"
+            f"  ({sum(e['seconds'] for e in h.epochs):.0f} s)")
+    return runs
+
+
+def diagnose(runs: dict[int, tuple[keras.Model, History]], train: Dataset) -> Report:
+    """Chapter 03: the doctor on the first stuck run of `reproduce` (the first run if none is)."""
+    model = next((m for m, h in runs.values() if h.stuck), next(iter(runs.values()))[0])
+    return doctor(model, train)
+
+
+def fix(prof: Profile, train: Dataset, val: Dataset, seed: int = 0,
+        verbose: bool = False) -> tuple[keras.Model, History]:
+    """Chapter 04: the answer's network trained for ``prof.answer_epochs``."""
+    model = answer_model(prof.input_shape, train.n_classes, seed=seed)
+    h = fit(model, train, val, epochs=prof.answer_epochs, batch_size=prof.batch_size, seed=seed,
+            label="answer net", verbose=int(verbose))
+    return model, h
+
+
+def beyond(prof: Profile, train: Dataset, val: Dataset, test: Dataset,
+           recipes: tuple[str, ...] = ("answer", "improved"), *, seeds: tuple[int, ...] | None = None,
+           keep_model: bool = False, verbose: bool = False) -> Comparison:
+    """Chapter 05: ``recipes`` in the profile's regime (`facekit.profiles.Regime`), each on every
+    seed: the answer's network for ``answer_epochs``, any other recipe up to ``epochs`` with early
+    stopping. ``verbose`` prints one line a run."""
+    say, r = _printer(verbose), prof.regime
+    runs = []
+    for name in recipes:
+        for s in seeds or prof.seeds:
+            run = run_recipe(name, train, val, test, seed=s,
+                             epochs=r.answer_epochs if name == "answer" else r.epochs,
+                             patience=r.patience, batch_size=prof.batch_size, keep_model=keep_model)
+            runs.append(run)
+            say(f"{name} seed {s}: train {run.train_acc:.2f}  val {run.val_acc:.2f}  (gap {run.gap:.2f})  "
+                f"kept epoch {run.best_epoch} of {run.epochs}, {run.seconds_per_epoch:.1f} s/epoch")
+    return Comparison(runs)
+
+
+def write_figures(result: StoryResult, out: str | Path) -> list[Path]:
+    """The story's four figures as PNGs in ``out``; returns their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = [("question_net.png", plots.plot_histories(
+        result.question, "the question's network: stuck at chance",
+        [f"seed {s}" for s in result.profile.seeds]))]
+    if result.report is not None:
+        figures.append(("question_net_layers.png", plots.plot_layer_stats(
+            result.report["activations"], "the question's network after training: activations per layer")))
+    if result.answer is not None:
+        gap = result.answer.final("accuracy") - result.answer.final("val_accuracy")
+        figures.append(("answer_net.png", plots.plot_history(result.answer, "the answer's network: learns" + (
+            ", then memorises (train >> validation)" if gap > 0.15 else ""))))
+    if result.generalize is not None:
+        g = result.generalize
+        figures.append(("generalize.png", plots.plot_histories(
+            [g.of("answer")[0].history, g.of("improved")[0].history], "memorising vs generalising",
+            ["answer net", "improved net"])))
+    paths = []
+    for name, fig in figures:
+        plots.save(fig, out / name)
+        paths.append(out / name)
+    return paths
 
 
 def run_story(profile: str | Profile | None = None, data: str = "synthetic", seed: int = 0,
               out: str | Path = "reports", verbose: bool = True) -> StoryResult:
     """Run the story on ``profile``; print a compact report when ``verbose``; write figures to
     ``out``. Returns the histories and the verdict."""
-    from facekit import plots
-    from facekit.diagnose import doctor
-    from facekit.models import answer_model, question_model
-    from facekit.train import fit
-
-    def say(*a):
-        if verbose:
-            print(*a, flush=True)
-
+    say = _printer(verbose)
     t0 = time.perf_counter()
     prof = get_profile(profile)
     if seed:
         prof = get_profile(prof, seeds=tuple(seed + s for s in prof.seeds))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(out).mkdir(parents=True, exist_ok=True)
     say(f"facekit story - {prof.describe()}")
     train, val = load_profile_data(prof, data, seed)
     result = StoryResult(prof, train)
@@ -104,58 +184,27 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
 
     say(f"\n1. the question's network ({prof.filters} filters, 10 convs 2x2 valid), "
         f"{prof.epochs} epochs, seeds {list(prof.seeds)}")
-    models = []
-    for s in prof.seeds:
-        model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
-        models.append(model)
-        h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
-                label="question net")
-        result.question.append(h)
-        say(f"   seed {s}: final loss {h.final('loss'):.4f} (ln {train.n_classes} = "
-            f"{h.chance_loss:.4f}), train acc {h.final('accuracy'):.3f} -> "
-            f"{'stuck at chance' if h.stuck else 'learning'}  ({sum(e['seconds'] for e in h.epochs):.0f} s)")
+    runs = reproduce(prof, train, val, verbose=verbose)
+    result.question = [h for _, h in runs.values()]
 
-    say("\n2. the doctor, on the first question run (facekit.diagnose.doctor)")
-    first = next((m for m, h in zip(models, result.question) if h.stuck), models[0])
-    result.report = doctor(first, train)
+    say("\n2. the doctor, on the first stuck question run (facekit.diagnose.doctor)")
+    result.report = diagnose(runs, train)
     say("\n".join("   " + line for line in str(result.report).splitlines()))
 
     s = prof.seeds[0]
     say(f"\n3. the answer's network (16/32/64 filters, padding='same', Dense 512), "
         f"{prof.answer_epochs} epochs, seed {s}")
-    model = answer_model(prof.input_shape, train.n_classes, seed=s)
-    result.answer = fit(model, train, val, epochs=prof.answer_epochs, batch_size=prof.batch_size,
-                        seed=s, label="answer net")
+    _, result.answer = fix(prof, train, val, seed=s)
     say(result.answer.table())
 
-    say(f"\n4. beyond the answer: {prof.gen_per_class} training images a class at {prof.gen_size} px, "
-        f"answer net {prof.gen_answer_epochs} epochs vs improved net (early stopping, up to "
-        f"{prof.gen_epochs}), seed {s}")
-    from facekit.generalize import Comparison, load_regime, run_recipe
-
-    g_train, g_val, g_test = load_regime(prof, data, seed)
-    runs = [run_recipe(name, g_train, g_val, g_test, seed=s, epochs=ep, patience=prof.gen_patience)
-            for name, ep in (("answer", prof.gen_answer_epochs), ("improved", prof.gen_epochs))]
-    result.generalize = Comparison(runs)
+    r = prof.regime
+    say(f"\n4. beyond the answer: {r.per_class} training images a class at {r.size} px, "
+        f"answer net {r.answer_epochs} epochs vs improved net (early stopping, up to "
+        f"{r.epochs}), seed {s}")
+    result.generalize = beyond(prof, *load_regime(prof, data, seed), seeds=(s,))
     say(result.generalize.table())
 
-    path = out / "question_net.png"
-    plots.save(plots.plot_histories(result.question, "the question's network: stuck at chance",
-                                    [f"seed {s}" for s in prof.seeds]), path)
-    result.figures.append(path)
-    path = out / "question_net_layers.png"
-    plots.save(plots.plot_layer_stats(result.report["activations"],
-                                      "the question's network after training: activations per layer"), path)
-    result.figures.append(path)
-    path = out / "answer_net.png"
-    gap = result.answer.final("accuracy") - result.answer.final("val_accuracy")
-    plots.save(plots.plot_history(result.answer, "the answer's network: learns" + (
-        ", then memorises (train >> validation)" if gap > 0.15 else "")), path)
-    result.figures.append(path)
-    path = out / "generalize.png"
-    plots.save(plots.plot_histories([r.history for r in runs], "memorising vs generalising",
-                                    ["answer net", "improved net"]), path)
-    result.figures.append(path)
+    result.figures = write_figures(result, out)
     result.seconds = time.perf_counter() - t0
     say("\n" + result.table())
     say("\nverdict: " + result.verdict())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import keras
@@ -18,7 +19,12 @@ import tensorflow as tf
 
 from facekit.data import Dataset
 
-__all__ = ["set_seed", "fit", "History", "stuck_at_chance", "as_arrays", "make_tf_dataset"]
+__all__ = ["set_seed", "fit", "History", "at_chance", "sits_at_chance", "stuck_at_chance", "as_arrays",
+           "make_tf_dataset", "DataLike", "CHANCE_TOL"]
+
+DataLike = Dataset | tuple[np.ndarray, np.ndarray]  # what every facekit function accepts as data
+
+CHANCE_TOL = 0.005  # a loss within this of ln C is "at chance" (the one definition in facekit)
 
 
 def set_seed(seed: int) -> None:
@@ -28,7 +34,7 @@ def set_seed(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def as_arrays(data: Dataset | tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def as_arrays(data: DataLike) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) from a Dataset or an (x, y) pair."""
     if isinstance(data, Dataset):
         return data.images, data.labels
@@ -82,13 +88,11 @@ class History:
 
     @property
     def stuck(self) -> bool:
-        """True when the run *sits* at chance: the last epoch's training loss and accuracy are at
-        chance (`stuck_at_chance`) and the epoch before was at ln C too (within twice the
-        tolerance), so a loss merely passing through ln C on its way down does not count."""
-        if not stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes):
-            return False
-        losses = self["loss"]
-        return bool(len(losses) < 2 or abs(losses[-2] - self.chance_loss) <= 0.01)
+        """True when the run *sits* at chance: `sits_at_chance` over its last two epochs and the
+        last epoch's accuracy at 1/C (`stuck_at_chance`), so a loss merely passing through ln C
+        on its way down does not count."""
+        return bool(stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes)
+                    and sits_at_chance(self["loss"].tolist(), self.n_classes, epochs=2))
 
     def table(self) -> str:
         """A compact per-epoch table."""
@@ -100,12 +104,28 @@ class History:
         return "\n".join([head, *rows])
 
 
-def stuck_at_chance(loss: float, accuracy: float | None, n_classes: int, loss_tol: float = 0.005,
+def at_chance(loss: float, n_classes: int, tol: float = CHANCE_TOL) -> bool:
+    """Is ``loss`` at the chance level ln C (within ``tol``)? facekit's one rule for "at chance"."""
+    return abs(loss - math.log(n_classes)) <= tol
+
+
+def sits_at_chance(losses: Sequence[float], n_classes: int, epochs: int = 2,
+                   tol: float = CHANCE_TOL) -> bool:
+    """Do the last ``epochs`` epoch losses sit at ln C? The last must be `at_chance`; the ones
+    before within twice ``tol``, because an epoch's mean loss includes its first batches, a
+    little above ln C even in a stuck run (e.g. 2.0845, 2.0809, 2.0802, 2.0799 against
+    ln 8 = 2.0794). Used by `History.stuck` and `facekit.diagnose.ChanceAlarm`."""
+    last = list(losses)[-epochs:]
+    return bool(last) and at_chance(last[-1], n_classes, tol) and all(
+        at_chance(v, n_classes, 2 * tol) for v in last[:-1])
+
+
+def stuck_at_chance(loss: float, accuracy: float | None, n_classes: int, loss_tol: float = CHANCE_TOL,
                     acc_tol: float = 0.05) -> bool:
-    """Is a run stuck at chance? Loss within ``loss_tol`` of ln C and accuracy within
-    ``acc_tol`` of 1/C (accuracy is ignored when None)."""
-    at_ln_c = abs(loss - math.log(n_classes)) <= loss_tol
-    return at_ln_c and (accuracy is None or abs(accuracy - 1.0 / n_classes) <= acc_tol)
+    """Is a run stuck at chance? Loss at ln C (`at_chance`) and accuracy within ``acc_tol`` of 1/C
+    (accuracy is ignored when None)."""
+    return at_chance(loss, n_classes, loss_tol) and (
+        accuracy is None or abs(accuracy - 1.0 / n_classes) <= acc_tol)
 
 
 class _BatchRecorder(keras.callbacks.Callback):

@@ -67,7 +67,7 @@ def test_load_regime_splits_a_folder_three_ways(tmp_path):
     from facekit.synthetic import write_folder
 
     write_folder(tmp_path / "faces", n_per_class=8, size=40, seed=0)
-    prof = get_profile("ci", gen_size=32, gen_per_class=4, gen_held=2)
+    prof = get_profile("ci", regime={"size": 32, "per_class": 4, "held": 2})
     train, val, test = load_regime(prof, str(tmp_path / "faces"))
     assert (len(train), len(val), len(test)) == (32, 16, 16)
     assert train.image_shape == (32, 32, 3) and set(val.class_counts().values()) == {2}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from facekit.ablation import ablate
 from facekit.cli import main
-from facekit.diagnose import ablate
 from facekit.profiles import PROFILES, get_profile
 from facekit.story import run_story
 
@@ -21,9 +21,22 @@ def test_profiles_and_env_var(monkeypatch):
     assert set(PROFILES) == {"ci", "classroom", "full"}
 
 
+def test_a_frozen_profile_changes_the_documented_way():
+    import dataclasses
+
+    prof = get_profile("classroom", filters=16, regime={"epochs": 5})
+    assert prof.filters == 16 and prof.regime.epochs == 5
+    assert prof.regime.answer_epochs == PROFILES["classroom"].regime.answer_epochs  # the rest kept
+    assert PROFILES["classroom"].filters == 128  # the original is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prof.filters = 32  # type: ignore[misc]
+    with pytest.raises(ValueError, match="unknown profile field"):
+        get_profile("ci", filter=16)
+
+
 def test_tiny_story_writes_figures_and_a_verdict(tmp_path, capsys):
-    prof = get_profile("ci", per_class=10, epochs=1, answer_epochs=2, seeds=(0,), gen_size=32,
-                       gen_per_class=4, gen_held=2, gen_answer_epochs=1, gen_epochs=2)
+    prof = get_profile("ci", per_class=10, epochs=1, answer_epochs=2, seeds=(0,),
+                       regime={"size": 32, "per_class": 4, "held": 2, "answer_epochs": 1, "epochs": 2})
     result = run_story(prof, out=tmp_path)
     out = capsys.readouterr().out
     assert "verdict:" in out and "question's network" in out
@@ -44,6 +57,16 @@ def test_ablation_table_has_a_row_per_variant():
     assert "| he_init |" in result.table() and all(r["runs"] == 1 for r in result.rows)
 
 
+def test_ablation_says_which_variant_it_could_not_run():
+    prof = get_profile("ci", size=96, per_class=4, epochs=1, seeds=(0,))  # first_5x5 needs 98 px
+    result = ablate(["question", "first_5x5"], prof)
+    assert [r["variant"] for r in result.rows] == ["question"]
+    assert result.skipped and result.skipped[0][0] == "first_5x5" and "98 px" in result.skipped[0][1]
+    assert "| first_5x5 |" in result.table() and "not run" in result.table()
+    with pytest.raises(ValueError, match="unknown variant"):
+        ablate(["no_such_change"], prof)
+
+
 def test_cli_synth_writes_the_question_layout(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "T"), "--n-per-class", "2", "--size", "48"]) == 0
     assert sorted(p.name for p in (tmp_path / "T").iterdir())[:2] == ["bald", "bald+glasses"]
@@ -56,7 +79,6 @@ def test_projector_style_is_larger_and_default_is_restored():
     from facekit import plots
 
     assert plots.current_style() == "default"
-    base = plots.plot_lr_sweep.__doc__  # the plot functions exist in both styles
     try:
         plots.use_style("projector")
         assert plots.current_style() == "projector" and plt.rcParams["font.size"] >= 16
@@ -67,7 +89,7 @@ def test_projector_style_is_larger_and_default_is_restored():
     finally:
         plots.use_style("default")
     fig = plots.plot_confusion(_tiny_evaluation())
-    assert plt.rcParams["font.size"] == 10 and (fig.get_size_inches() < big).all() and base
+    assert plt.rcParams["font.size"] == 10 and (fig.get_size_inches() < big).all()
     plt.close(fig)
     with pytest.raises(ValueError, match="unknown style"):
         plots.use_style("poster")

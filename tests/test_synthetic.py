@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facekit.data import load_folder
-from facekit.seed import question_data_script
+from facekit.data.question_script import question_data_script
 from facekit.synthetic import CLASS_NAMES, HAIR_STYLES, make_faces, write_folder
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facekit.data import Dataset, _assemble, _is_hidden, _load_lists
+from facekit.data.dataset import Dataset
+from facekit.data.decode import assemble, decode_groups, is_hidden
 
 __all__ = ["load_utkface", "parse_utkface_name", "utkface_class", "UTKFACE_RACES", "UTKFACE_GENDERS",
-           "UTKFACE_AGE_GROUPS", "UTKFACE_LICENCE", "looks_like_utkface"]
+           "UTKFACE_AGE_GROUPS", "UTKFACE_LICENCE", "looks_like_utkface", "age_group"]
 
 UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
 UTKFACE_GENDERS = ("male", "female")
@@ -50,7 +51,8 @@ def parse_utkface_name(name: str) -> dict[str, int]:
     return {"age": age, "gender": gender, "race": race}
 
 
-def _age_group(age: int) -> str:
+def age_group(age: int) -> str:
+    """The `UTKFACE_AGE_GROUPS` band of ``age`` (e.g. 25 -> "20-29")."""
     return next(name for lo, hi, name in UTKFACE_AGE_GROUPS if lo <= age <= hi)
 
 
@@ -64,7 +66,7 @@ def utkface_class(attrs: dict[str, int], target: str) -> str | None:
     if target == "race":
         return race
     if target == "age_group":
-        return _age_group(attrs["age"])
+        return age_group(attrs["age"])
     raise ValueError(f"target must be 'race_gender', 'gender', 'race' or 'age_group'; found {target!r}")
 
 
@@ -86,7 +88,7 @@ def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int
     skipped: list[tuple[str, str]] = []
     for name in sorted(os.listdir(root)):
         p = root / name
-        if _is_hidden(name) or p.is_dir():
+        if is_hidden(name) or p.is_dir():
             continue
         try:
             attrs = parse_utkface_name(name)
@@ -103,15 +105,15 @@ def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int
     class_names = sorted(by_class)
     lookup = {p: a for items in by_class.values() for p, a in items}
     groups = [[p for p, _ in by_class[c]] for c in class_names]
-    array, counts, kept, more = _load_lists(groups, size, per_class, min_size, workers, progress)
+    array, counts, kept, more = decode_groups(groups, size, per_class, min_size, workers, progress)
     flat = [p for g in kept for p in g]
     attributes = {k: np.array([lookup[p][k] for p in flat], dtype=np.int64)
                   for k in ("age", "gender", "race")}
-    return _assemble(array, counts, kept, class_names, skipped + more, attributes,
+    return assemble(array, counts, kept, class_names, skipped + more, attributes,
                      f"UTKFace {target} ({UTKFACE_LICENCE})")
 
 
 def looks_like_utkface(names: list[str]) -> bool:
     """True when most of ``names`` are UTKFace file names."""
-    names = [n for n in names if not _is_hidden(n)]
+    names = [n for n in names if not is_hidden(n)]
     return bool(names) and sum(bool(_UTK_NAME.match(n)) for n in names) > len(names) // 2

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facekit.data import Dataset
+from facekit.data.dataset import Dataset
 
 __all__ = ["CacheError", "save_cache", "load_cache", "save_pickle", "load_pickle", "CACHE_VERSION"]
 

@@ -13,6 +13,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facekit.diagnose.probes import activation_layers, layer_of, layer_stats, outputs_are_probs, probe_model
+from facekit.train import CHANCE_TOL, sits_at_chance
+
 __all__ = ["ActivationStats", "GradientStats", "ChanceAlarm"]
 
 
@@ -55,16 +58,12 @@ class ActivationStats(_EveryN):
         self.edges: dict[str, np.ndarray] = {}
 
     def on_train_begin(self, logs=None):
-        from facekit.diagnose import _probe, activation_layers
-
         self.layers = activation_layers(self.model)
-        probe = _probe(self.model, self.layers)
+        probe = probe_model(self.model, self.layers)
         self._forward = tf.function(lambda x: probe(x, training=False))  # compiled once: cheap records
         self._record()
 
     def _record(self) -> None:
-        from facekit.diagnose import layer_stats
-
         outs = self._forward(self.x)
         outs = outs if isinstance(outs, list | tuple) else [outs]
         self.steps.append(self._step)
@@ -95,10 +94,8 @@ class GradientStats(_EveryN):
         self.norms: dict[str, list[float]] = {}
 
     def on_train_begin(self, logs=None):
-        from facekit.diagnose import _outputs_are_probs
-
         model, vars_ = self.model, self.model.trainable_variables
-        logits = not _outputs_are_probs(model, np.asarray(model(self.x[:2], training=False)))
+        logits = not outputs_are_probs(model, np.asarray(model(self.x[:2], training=False)))
 
         @tf.function  # compiled once: a record costs one forward and backward pass
         def squared_norms(x, y):
@@ -112,41 +109,44 @@ class GradientStats(_EveryN):
         self._record()
 
     def _record(self) -> None:
-        from facekit.diagnose import _layer_of
-
         per: dict[str, float] = {}
         for v, g2 in zip(self._vars, self._squared_norms(self.x, self.y)):
             if float(g2) >= 0:
-                per[_layer_of(v.path)] = per.get(_layer_of(v.path), 0.0) + float(g2)
+                per[layer_of(v.path)] = per.get(layer_of(v.path), 0.0) + float(g2)
         self.steps.append(self._step)
         for k, g2 in per.items():
             self.norms.setdefault(k, []).append(math.sqrt(g2))
 
 
 class ChanceAlarm(keras.callbacks.Callback):
-    """Raise the alarm when the training loss stays within ``eps`` of ln C for ``patience``
-    epochs in a row: print what that means and what to check next; with ``stop=True`` also stop
-    training. ``alarm.fired`` (and ``alarm.fired_epoch``) tell whether it did."""
+    """Raise the alarm when the training loss sits at ln C for ``patience`` epochs in a row
+    (`facekit.train.sits_at_chance` within ``eps``: the rule `History.stuck` uses): print what
+    that means and what to check next; with ``stop=True`` also stop training. ``alarm.fired``
+    (and ``alarm.fired_epoch``) tell whether it did."""
 
-    def __init__(self, patience: int = 3, eps: float = 0.01, stop: bool = False, verbose: bool = True):
+    def __init__(self, patience: int = 3, eps: float = CHANCE_TOL, stop: bool = False,
+                 verbose: bool = True):
         super().__init__()
         self.patience, self.eps, self.stop, self.verbose = patience, eps, stop, verbose
-        self.fired, self.fired_epoch, self._run = False, None, 0
+        self.fired: bool = False
+        self.fired_epoch: int | None = None
+        self.losses: list[float] = []
 
     def on_train_begin(self, logs=None):
-        self._run = 0
+        self.losses = []
 
     def on_epoch_end(self, epoch, logs=None):
         c = int(self.model.output_shape[-1])
-        loss = float((logs or {}).get("loss", float("nan")))
-        self._run = self._run + 1 if abs(loss - math.log(c)) <= self.eps else 0
-        if self._run >= self.patience and not self.fired:
-            self.fired, self.fired_epoch = True, epoch + 1
-            if self.verbose:
-                print(f"ChanceAlarm: the loss has stayed at ln {c} = {math.log(c):.3f} (+/- {self.eps}) "
-                      f"for {self._run} epochs - the network predicts the same thing for every "
-                      "image. Next: facekit.diagnose.doctor(model, data) - output_sensitivity, "
-                      "activation_report (where the signal dies), gradient_report; then try He "
-                      "init, BatchNorm or fewer layers.", flush=True)
-            if self.stop:
-                self.model.stop_training = True
+        self.losses.append(float((logs or {}).get("loss", float("nan"))))
+        if (self.fired or len(self.losses) < self.patience
+                or not sits_at_chance(self.losses, c, self.patience, self.eps)):
+            return
+        self.fired, self.fired_epoch = True, epoch + 1
+        if self.verbose:
+            print(f"ChanceAlarm: the loss has stayed at ln {c} = {math.log(c):.3f} (+/- {2 * self.eps:g}) "
+                  f"for {self.patience} epochs - the network predicts the same thing for every "
+                  "image. Next: facekit.diagnose.doctor(model, data) - output_sensitivity, "
+                  "activation_report (where the signal dies), gradient_report; then try He "
+                  "init, BatchNorm or fewer layers.", flush=True)
+        if self.stop:
+            self.model.stop_training = True

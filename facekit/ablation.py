@@ -1,0 +1,105 @@
+"""One change at a time: the question's network with each change of `facekit.models.VARIANTS`,
+over several seeds, on a profile's data. Answers "which change un-sticks it?" with a table.
+
+`ablate` runs it; `Ablation.from_jsonl` reads the runs ``python -m benchmarks.reproduction``
+wrote. Both summarise runs with the same function, so a table means the same thing either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facekit.models import VARIANTS, question_min_size, question_variant
+from facekit.profiles import Profile, get_profile, load_profile_data
+from facekit.train import History, fit
+
+__all__ = ["Ablation", "ablate", "summarise", "run_record"]
+
+
+def run_record(variant: str, seed: int, history: History, seconds: float) -> dict:
+    """One run's numbers, as ``benchmarks/results/*.jsonl`` stores them."""
+    return {"variant": variant, "seed": seed, "final_loss": history.final("loss"),
+            "final_acc": history.final("accuracy"), "val_acc": history.final("val_accuracy"),
+            "stuck": history.stuck, "s_per_epoch": seconds / max(len(history.epochs), 1),
+            "losses": [round(float(v), 5) for v in history["loss"]]}
+
+
+def summarise(variant: str, runs: list[dict]) -> dict:
+    """The table row of one variant: runs, stuck runs, medians of final loss, val accuracy and
+    seconds per epoch."""
+    return {"variant": variant, "change": VARIANTS[variant][0], "runs": len(runs),
+            "stuck": sum(bool(r["stuck"]) for r in runs),
+            "final_loss": float(statistics.median(r["final_loss"] for r in runs)),
+            "val_acc": float(statistics.median(r["val_acc"] for r in runs)),
+            "s_per_epoch": float(statistics.median(r["s_per_epoch"] for r in runs))}
+
+
+@dataclass
+class Ablation:
+    """Rows of (variant, what changed, runs, stuck runs, median final loss, median val acc,
+    s/epoch); ``skipped`` lists the variants that could not run, with the reason."""
+
+    rows: list[dict]
+    histories: dict[str, list[History]] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_jsonl(cls, path: str | os.PathLike) -> Ablation:
+        """The table from runs written by ``python -m benchmarks.reproduction --variants ...``
+        (one JSON object a run)."""
+        runs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        names = dict.fromkeys(r["variant"] for r in runs)
+        return cls([summarise(n, [r for r in runs if r["variant"] == n]) for n in names])
+
+    def table(self) -> str:
+        out = ["| variant | change | stuck | final loss | val acc | s/epoch |", "|---|---|---|---|---|---|"]
+        for r in self.rows:
+            out.append(f"| {r['variant']} | {r['change']} | {r['stuck']}/{r['runs']} | "
+                       f"{r['final_loss']:.3f} | {r['val_acc']:.2f} | {r['s_per_epoch']:.1f} |")
+        out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | |" for name, why in self.skipped]
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def ablate(variants: list[str] | None = None, profile: str | Profile | None = None,
+           seeds: tuple[int, ...] | None = None, data: str = "synthetic", epochs: int | None = None,
+           verbose: bool = False) -> Ablation:
+    """The question's network with one change at a time (`facekit.models.VARIANTS`), each over
+    ``seeds``, on the profile's data. A variant the input size cannot take (``first_5x5`` below
+    98 px) is not run and is listed in ``Ablation.skipped`` and the table."""
+    prof = get_profile(profile)
+    seeds = seeds or prof.seeds
+    epochs = epochs or prof.epochs
+    unknown = [v for v in variants or [] if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
+    train, val = load_profile_data(prof, data)
+    result = Ablation([])
+    for name in variants or list(VARIANTS):
+        need = question_min_size(first_kernel=5) if name == "first_5x5" else question_min_size()
+        if prof.size < need:
+            result.skipped.append((name, f"needs inputs of at least {need} px; the profile has {prof.size}"))
+            if verbose:
+                print(f"{name:16s} not run: {result.skipped[-1][1]}", flush=True)
+            continue
+        runs, hs = [], []
+        for s in seeds:
+            t = time.perf_counter()
+            model = question_variant(name, prof.input_shape, train.n_classes, prof.filters, seed=s)
+            h = fit(model, train, val, epochs=epochs, batch_size=prof.batch_size, seed=s, label=name)
+            runs.append(run_record(name, s, h, time.perf_counter() - t))
+            hs.append(h)
+        row = summarise(name, runs)
+        result.rows.append(row)
+        result.histories[name] = hs
+        if verbose:
+            print(f"{name:16s} stuck {row['stuck']}/{row['runs']}  loss {row['final_loss']:.3f}  "
+                  f"val acc {row['val_acc']:.2f}  {row['s_per_epoch']:.1f} s/epoch", flush=True)
+    return result

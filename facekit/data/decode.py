@@ -1,0 +1,184 @@
+"""Decoding files into one preallocated array: sniffing the format, catching truncated files,
+converting any OpenCV image (BGR/BGRA/gray, 8/16-bit) to RGB uint8, and reading groups of files in
+sorted order with a reason for every file that was not loaded."""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+
+from facekit.data.dataset import Dataset
+
+__all__ = ["IMAGE_EXTENSIONS", "read_image", "is_hidden", "decode_groups", "assemble"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+_SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints"}
+
+
+def is_hidden(name: str) -> bool:
+    low = name.lower()
+    return low.startswith(".") or low.startswith("._") or low in _SYSTEM_FILES
+
+
+def _sniff(head: bytes) -> str | None:
+    """The image format from the file's first bytes, or None."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "PNG"
+    if head[:2] == b"BM":
+        return "BMP"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def _truncation(kind: str, data: np.ndarray) -> str | None:
+    """Why a JPEG/PNG is incomplete, or None. OpenCV decodes a truncated JPEG with only a warning
+    (grey bottom rows), so the end-of-image marker is checked here."""
+    raw = data.tobytes()
+    if kind == "JPEG":
+        last_scan = raw.rfind(b"\xff\xda")
+        if raw.rfind(b"\xff\xd9") < max(last_scan, 2):
+            return "truncated JPEG: no end-of-image marker after the last scan"
+    if kind == "PNG" and b"IEND" not in raw[-16:]:
+        return "truncated PNG: no IEND chunk at the end"
+    return None
+
+
+def _to_rgb8(img: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR/BGRA/gray, 8- or 16-bit -> RGB uint8."""
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = np.clip(img.astype(np.float64) * (255.0 if img.max() <= 1.0 else 1.0), 0, 255)
+        img = img.round().astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)  # alpha dropped
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: str | os.PathLike, size: int, min_size: int = 16) -> tuple[np.ndarray | None, str]:
+    """Read one image as (size x size RGB uint8, "") or (None, reason it was not loaded)."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths everywhere
+    except OSError as e:
+        return None, f"unreadable: {e.strerror or e}"
+    if data.size == 0:
+        return None, "empty file: 0 bytes"
+    kind = _sniff(data[:16].tobytes())
+    if kind is None:
+        return None, "not an image: unknown file signature"
+    why = _truncation(kind, data)
+    if why:
+        return None, why
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        return None, f"corrupt {kind}: OpenCV could not decode it"
+    h, w = img.shape[:2]
+    if min(h, w) < min_size:
+        return None, f"too small: {w}x{h} px, need at least {min_size}x{min_size}"
+    img = _to_rgb8(img)
+    if h == size and w == size:
+        return img, ""  # already the right size: no resampling, no copy
+    shrink = h > size or w > size
+    img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return img, ""
+
+
+def _decode_all(paths: list[str], slots: list[int], out: np.ndarray, min_size: int,
+                workers: int | None, progress: bool) -> list[str]:
+    """Decode files in threads (OpenCV releases the GIL) straight into ``out[slot]``; return the
+    reason each file was not loaded ("" when it was)."""
+    if not paths:
+        return []
+    size = out.shape[1]
+
+    def one(job: tuple[str, int]) -> str:
+        img, why = read_image(job[0], size, min_size)
+        if img is not None:
+            out[job[1]] = img
+        return why
+
+    workers = workers or min(8, os.cpu_count() or 1)
+    reasons: list[str] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for i, why in enumerate(pool.map(one, zip(paths, slots), chunksize=16), 1):
+            reasons.append(why)
+            if progress and (i % 250 == 0 or i == len(paths)):
+                sys.stderr.write(f"\rdecoding {i}/{len(paths)} images")
+                if i == len(paths):
+                    sys.stderr.write("\n")
+                sys.stderr.flush()
+    return reasons
+
+
+def _progress_default(progress: bool | None, n: int) -> bool:
+    if progress is not None:
+        return progress
+    return n >= 2000 and sys.stderr.isatty()
+
+
+def decode_groups(groups: list[list[str]], size: int, per_class: int | None, min_size: int,
+                  workers: int | None, progress: bool | None
+                  ) -> tuple[np.ndarray, list[int], list[list[str]], list[tuple[str, str]]]:
+    """Decode the first ``per_class`` good files of each group (sorted order kept), refilling when
+    files are bad. Images are decoded straight into one preallocated array, so peak memory stays
+    near the size of the data. Returns (images class by class, count per group, kept paths per
+    group, skipped)."""
+    want = [len(g) if per_class is None else min(per_class, len(g)) for g in groups]
+    offsets = np.concatenate([[0], np.cumsum(want)]).astype(int)
+    out = np.empty((int(offsets[-1]), size, size, 3), np.uint8)
+    filled, nexts = [0] * len(groups), [0] * len(groups)
+    kept: list[list[str]] = [[] for _ in groups]
+    skipped: list[tuple[str, str]] = []
+    show = _progress_default(progress, int(offsets[-1]))
+    while True:
+        batch: list[tuple[int, str, int]] = []  # (group, path, slot)
+        for gi, g in enumerate(groups):
+            take = min(want[gi] - filled[gi], len(g) - nexts[gi])
+            start = offsets[gi] + filled[gi]
+            batch += [(gi, p, start + j) for j, p in enumerate(g[nexts[gi]:nexts[gi] + take])]
+            nexts[gi] += max(take, 0)
+        if not batch:
+            break
+        reasons = _decode_all([p for _, p, _ in batch], [s for _, _, s in batch], out, min_size,
+                              workers, show)
+        for (gi, p, slot), why in zip(batch, reasons):
+            if why:
+                skipped.append((p, why))
+                continue
+            target = offsets[gi] + filled[gi]  # close the gaps bad files left, keeping the order
+            if slot != target:
+                out[target] = out[slot]
+            filled[gi] += 1
+            kept[gi].append(p)
+    for gi, g in enumerate(groups):
+        skipped += [(p, f"beyond per_class: only the first {per_class} images of a class are loaded")
+                    for p in g[nexts[gi]:]]
+    pos = 0
+    for gi in range(len(groups)):  # groups that came up short move down; usually a no-op
+        if pos != offsets[gi] and filled[gi]:
+            out[pos:pos + filled[gi]] = out[offsets[gi]:offsets[gi] + filled[gi]].copy()
+        pos += filled[gi]
+    return out[:pos], filled, kept, skipped
+
+
+def assemble(array: np.ndarray, counts: list[int], kept: list[list[str]], class_names: list[str],
+             skipped: list[tuple[str, str]], attributes: dict[str, np.ndarray] | None = None,
+             description: str = "") -> Dataset:
+    """A `Dataset` from images stored class by class (``counts[i]`` images of class i)."""
+    labels = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    paths = tuple(p for group in kept for p in group)
+    return Dataset(array, labels, tuple(class_names), paths, tuple(skipped), attributes or {},
+                   description)

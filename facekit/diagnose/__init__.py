@@ -1,0 +1,31 @@
+"""The training doctor: measure why a Keras classifier sits at chance, on any model.
+
+    from facekit.diagnose import doctor, ChanceAlarm
+    print(doctor(model, (x, y)))                          # checks + ranked suggestions
+    model.fit(x, y, callbacks=[ChanceAlarm(patience=3)])  # speaks up when the loss sits at ln C
+
+Modules: `probes` (layer statistics, logits, samples) <- `checks` (one measurement each) <-
+`doctor` (runs the checks, ranks the fixes); `callbacks` (`ActivationStats`, `GradientStats`,
+`ChanceAlarm`) read through `probes` too. The one-change-at-a-time experiment is
+`facekit.ablation`.
+"""
+
+from facekit.diagnose.callbacks import ActivationStats, ChanceAlarm, GradientStats
+from facekit.diagnose.checks import (
+    Check,
+    activation_report,
+    gradient_report,
+    input_baseline,
+    loss_at_init,
+    lr_sweep,
+    output_sensitivity,
+    overfit_one_batch,
+    signal_gains,
+)
+from facekit.diagnose.doctor import Report, doctor
+from facekit.diagnose.probes import LayerStats, activation_layers, layer_stats
+
+__all__ = ["Check", "LayerStats", "Report", "loss_at_init", "output_sensitivity", "input_baseline",
+           "activation_report", "gradient_report", "overfit_one_batch", "lr_sweep", "doctor",
+           "activation_layers", "layer_stats", "signal_gains", "ActivationStats", "GradientStats",
+           "ChanceAlarm"]

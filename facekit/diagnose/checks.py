@@ -1,0 +1,245 @@
+"""The checks: each measures one thing about a classifier and returns a `Check` with a one-line
+verdict. `loss_at_init`, `output_sensitivity`, `input_baseline`, `activation_report`,
+`gradient_report`, `overfit_one_batch`, `lr_sweep`; `signal_gains` is the arithmetic behind
+`activation_report`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from facekit.diagnose.probes import (
+    act_name,
+    activation_layers,
+    centered_logits,
+    cross_entropy,
+    ensure_built,
+    layer_of,
+    layer_stats,
+    outputs_are_probs,
+    predict_batches,
+    probe_model,
+    sample,
+)
+from facekit.train import DataLike, as_arrays
+
+__all__ = ["Check", "loss_at_init", "output_sensitivity", "input_baseline", "activation_report",
+           "signal_gains", "gradient_report", "overfit_one_batch", "lr_sweep", "clone_for_training"]
+
+
+@dataclass
+class Check:
+    """One measurement: ``ok`` (did it pass), a one-line ``verdict`` and the numbers."""
+
+    name: str
+    ok: bool
+    verdict: str
+    values: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"[{'ok' if self.ok else '!!'}] {self.name}: {self.verdict}"
+
+
+def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
+    """Loss vs ln C (uniform outputs) and the label entropy (the best a model that ignores its
+    input can do). At init it should be close to ln C; after training, still ln C means stuck."""
+    x, y = sample(data, n)
+    ensure_built(model, x)
+    c = int(model.output_shape[-1])
+    loss = cross_entropy(model, predict_batches(model, x), y)
+    prior = np.bincount(y, minlength=c) / len(y)
+    entropy = float(-(prior[prior > 0] * np.log(prior[prior > 0])).sum())
+    ok = loss <= 1.2 * math.log(c)  # Karpathy: at init, ln C; 20% above is still fine
+    if not ok:
+        note = "too high: the network is confidently wrong (last-layer init, unscaled inputs?)"
+    elif abs(loss - math.log(c)) < 0.01:
+        note = "uniform outputs - right for an untrained network, stuck for a trained one"
+    elif loss < math.log(c):
+        note = "below chance level: the outputs carry information"
+    else:
+        note = "a little above ln C: fine for an untrained network"
+    verdict = (f"loss {loss:.4f} vs ln {c} = {math.log(c):.4f} (label entropy {entropy:.4f}): {note}")
+    return Check("loss vs ln C", ok, verdict, {"loss": loss, "ln_c": math.log(c), "entropy": entropy})
+
+
+def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshold: float = 0.01) -> Check:
+    """How much the logits change from image to image (std over images, mean over classes).
+    A network whose logits barely move gives every image the same prediction: loss ln C."""
+    x, _ = sample(data, n)
+    ensure_built(model, x)
+    p = predict_batches(model, x)
+    spread = float(centered_logits(model, p).std(0).mean())
+    prob_spread = float(p.std(0).mean()) if outputs_are_probs(model, p) else float("nan")
+    ok = spread >= threshold
+    verdict = (f"logits vary across images by {spread:.2g} (std; healthy > {threshold:g}) - "
+               + ("the output depends on the input" if ok else
+                  "nearly input-independent: every image gets the same prediction"))
+    return Check("output sensitivity", ok, verdict, {"logit_spread": spread, "prob_spread": prob_spread})
+
+
+def input_baseline(model: keras.Model, data: DataLike, n: int = 64) -> Check:
+    """Karpathy's input-independent baseline: feed zeros instead of images. If the predictions
+    hardly change, the network is not using its input."""
+    x, y = sample(data, n)
+    ensure_built(model, x)
+    p, p0 = predict_batches(model, x), predict_batches(model, np.zeros_like(x))
+    change = float(np.abs(p - p0).mean())
+    loss, loss0 = cross_entropy(model, p, y), cross_entropy(model, p0, y)
+    ok = change >= 1e-3
+    verdict = (f"zeroing the images changes the outputs by {change:.2g} on average "
+               f"(loss {loss:.4f} -> {loss0:.4f}): "
+               + ("the input matters" if ok else "the network ignores its input"))
+    return Check("input-independent baseline", ok, verdict,
+                 {"output_change": change, "loss": loss, "loss_zero_input": loss0})
+
+
+def activation_report(model: keras.Model, data: DataLike, n: int = 32, near_zero: float = 1e-3,
+                      collapse: float = 0.1, dead_limit: float = 0.5) -> Check:
+    """Post-activation statistics per layer. The signal "dies" where its RMS falls below
+    ``collapse`` x the first layer's, or where more than ``dead_limit`` of the channels are dead."""
+    x, _ = sample(data, n)
+    ensure_built(model, x)
+    layers = activation_layers(model)
+    if not layers:
+        return Check("activations", True, "no hidden activation layers to measure", {"layers": []})
+    outs = probe_model(model, layers)(x, training=False)
+    outs = outs if isinstance(outs, list | tuple) else [outs]
+    stats = [layer_stats(la.name, np.asarray(o), near_zero) for la, o in zip(layers, outs)]
+    first = stats[0].rms or 1e-30
+    dying = [s.name for s in stats if s.rms < collapse * first or s.dead > dead_limit]
+    worst = max(stats, key=lambda s: s.dead)
+    ratio = first / max(stats[-1].rms, 1e-30)
+    verdict = (f"signal RMS {stats[0].rms:.2g} at {stats[0].name} -> {stats[-1].rms:.2g} at "
+               f"{stats[-1].name} ({ratio:.3g}x smaller); dead channels up to {worst.dead:.0%} "
+               f"({worst.name})")
+    verdict += f"; the signal dies from {dying[0]} on" if dying else "; the signal survives"
+    return Check("activations", not dying, verdict, {"layers": stats, "dying": dying, "rms_drop": ratio})
+
+
+def signal_gains(model: keras.Model) -> list[dict]:
+    """The arithmetic of a vanishing signal, from the actual weights: for each conv/dense layer,
+    its energy gain fan_in x Var(w) (1 keeps the mean square of the signal; Glorot gives
+    2 fan_in / (fan_in + fan_out)), halved by a ReLU, and the running product from the input.
+    Max-pooling (not counted) raises the signal a little, so measured drops are smaller.
+    Meaningless after BatchNormalization, which re-scales the signal at every layer."""
+    rows, total = [], 1.0
+    for la in model.layers:
+        kernel = getattr(la, "kernel", None)
+        if kernel is None or la is model.layers[-1]:
+            continue
+        w = np.asarray(kernel)
+        fan_in = int(np.prod(w.shape[:-1]))
+        gain = fan_in * float(w.var())
+        if act_name(la) == "relu":
+            gain *= 0.5  # a ReLU zeroes half of a symmetric signal: half the energy
+        total *= gain
+        rows.append({"layer": la.name, "fan_in": fan_in, "energy_gain": gain,
+                     "cumulative": total, "rms_factor": math.sqrt(total)})
+    return rows
+
+
+def gradient_report(model: keras.Model, data: DataLike, n: int = 32, threshold: float = 1e-3) -> Check:
+    """Gradient norm per layer, weight norm, and the relative update lr*|g|/|w| of one plain
+    gradient step. Flags layers whose relative gradient is below ``threshold`` x the largest."""
+    x, y = sample(data, n)
+    ensure_built(model, x)
+    with tf.GradientTape() as tape:
+        p = model(x, training=False)
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            y, p, from_logits=not outputs_are_probs(model, np.asarray(p))))
+    vars_ = model.trainable_variables
+    grads = tape.gradient(loss, vars_)
+    opt = getattr(model, "optimizer", None)
+    lr = float(np.asarray(opt.learning_rate)) if opt is not None else 1e-3
+    per: dict[str, list[float]] = {}
+    for v, g in zip(vars_, grads):
+        if g is None:
+            continue
+        entry = per.setdefault(layer_of(v.path), [0.0, 0.0])
+        entry[0] += float(tf.reduce_sum(tf.square(g)))
+        entry[1] += float(tf.reduce_sum(tf.square(v)))
+    rows = [{"layer": k, "grad_norm": math.sqrt(g2), "weight_norm": math.sqrt(w2),
+             "relative": lr * math.sqrt(g2) / max(math.sqrt(w2), 1e-30)} for k, (g2, w2) in per.items()]
+    top = max(r["relative"] for r in rows) or 1e-30
+    weak = [r["layer"] for r in rows if r["relative"] < threshold * top]
+    first, last = rows[0], rows[-1]
+    verdict = (f"gradient norm {first['grad_norm']:.2g} at {first['layer']} vs "
+               f"{last['grad_norm']:.2g} at {last['layer']}; relative update lr*|g|/|w| "
+               f"{first['relative']:.2g} .. {top:.2g}")
+    verdict += (f"; {', '.join(weak)} get {1 / threshold:.0f}x less than the top layer: "
+                "they barely learn" if weak else "; every layer gets a usable gradient")
+    return Check("gradients", not weak, verdict, {"layers": rows, "weak": weak, "loss": float(loss)})
+
+
+def clone_for_training(model: keras.Model, learning_rate: float | None = None) -> keras.Model:
+    """A copy with the same weights and a fresh optimizer of the same kind (the original is
+    untouched)."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    opt_cfg = model.optimizer.get_config() if getattr(model, "optimizer", None) else None
+    opt = type(model.optimizer).from_config(opt_cfg) if opt_cfg else keras.optimizers.Adam()
+    if learning_rate is not None:
+        opt.learning_rate = learning_rate
+    clone.compile(optimizer=opt, loss=model.loss or "sparse_categorical_crossentropy",
+                  jit_compile=False)
+    return clone
+
+
+def overfit_one_batch(model: keras.Model, data: DataLike, n: int = 16, steps: int = 60,
+                      target: float | None = None, seed: int = 0) -> Check:
+    """Can the network memorise ``n`` images? Trains a copy on one batch for ``steps`` steps;
+    passes when the loss falls below ``target`` (default 0.1 x ln C)."""
+    x, y = sample(data, n, seed)
+    ensure_built(model, x)
+    c = int(model.output_shape[-1])
+    target = 0.1 * math.log(c) if target is None else target
+    clone = clone_for_training(model)
+    losses = []
+    for _ in range(steps):
+        clone.reset_metrics()
+        losses.append(float(np.ravel(clone.train_on_batch(x, y))[0]))
+    ok = min(losses) < target
+    verdict = (f"loss on one batch of {n}: {losses[0]:.3f} -> {losses[-1]:.3f} after {steps} steps "
+               f"(target < {target:.2f}): " + ("it can memorise them" if ok else f"it does not memorise {n} "
+                                               "images - suspect the network before the data"))
+    return Check("overfit one batch", ok, verdict, {"losses": losses, "target": target})
+
+
+def lr_sweep(model: keras.Model, data: DataLike, lr_min: float = 1e-6, lr_max: float = 1.0, steps: int = 60,
+             batch_size: int = 16, seed: int = 0) -> Check:
+    """Train a copy for ``steps`` batches with the learning rate growing exponentially from
+    ``lr_min`` to ``lr_max``, recording each batch's own loss; suggest the learning rates where
+    the (smoothed) loss falls fastest. Stops early when the loss explodes."""
+    x, y = as_arrays(data)
+    ensure_built(model, x)
+    rng = np.random.default_rng(seed)
+    clone = clone_for_training(model)
+    lrs = np.geomspace(lr_min, lr_max, steps)
+    losses: list[float] = []
+    for i, lr in enumerate(lrs):
+        idx = rng.choice(len(x), batch_size, replace=len(x) < batch_size)
+        clone.optimizer.learning_rate = float(lr)
+        clone.reset_metrics()
+        loss = float(np.ravel(clone.train_on_batch(x[idx], y[idx]))[0])
+        losses.append(loss)
+        if not math.isfinite(loss) or (i > 5 and loss > 4 * min(losses)):
+            break
+    lrs = lrs[:len(losses)]
+    smooth = np.array(losses)
+    for i in range(1, len(smooth)):  # exponential moving average
+        smooth[i] = 0.8 * smooth[i - 1] + 0.2 * smooth[i] if math.isfinite(smooth[i]) else smooth[i - 1]
+    slope = np.gradient(smooth, np.log10(lrs)) if len(lrs) > 2 else np.zeros(len(lrs))
+    best = int(np.argmin(slope))
+    drop = float(smooth[0] - np.nanmin(smooth)) / max(smooth[0], 1e-12)
+    ok = drop > 0.05
+    lo, hi = float(lrs[best]) / 3, float(lrs[best])
+    verdict = (f"loss {losses[0]:.3f} -> min {np.nanmin(smooth):.3f} over lr {lrs[0]:.0e}..{lrs[-1]:.0e}; "
+               + (f"falls fastest at lr {lrs[best]:.1e}: try {lo:.0e}..{hi:.0e}" if ok else
+                  "no learning rate makes it fall: the learning rate is not the problem"))
+    return Check("learning-rate sweep", ok, verdict,
+                 {"lrs": lrs.tolist(), "losses": losses, "smoothed": smooth.tolist(),
+                  "suggested": (lo, hi) if ok else None})

@@ -1,0 +1,106 @@
+"""The doctor: run every check on a model and a data sample, and rank what to try."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from facekit.diagnose.checks import (
+    Check,
+    activation_report,
+    gradient_report,
+    input_baseline,
+    loss_at_init,
+    lr_sweep,
+    output_sensitivity,
+    overfit_one_batch,
+)
+from facekit.diagnose.probes import ensure_built, sample
+from facekit.train import DataLike
+
+__all__ = ["Report", "doctor"]
+
+
+@dataclass
+class Report:
+    """What `doctor` found: the checks, where the signal dies, ranked suggestions."""
+
+    model_name: str
+    checks: list[Check]
+    dying_layers: list[str]
+    suggestions: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def __getitem__(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def __str__(self) -> str:
+        lines = [f"facekit doctor - {self.model_name}: "
+                 + ("healthy" if self.ok else f"{sum(not c.ok for c in self.checks)} check(s) failed")]
+        lines += [f"  {c}" for c in self.checks]
+        if self.dying_layers:
+            lines.append(f"  the signal dies in: {', '.join(self.dying_layers)}")
+        if self.suggestions:
+            lines.append("  try, in this order:")
+            lines += [f"    {i}. {s}" for i, s in enumerate(self.suggestions, 1)]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _initializers(model: keras.Model) -> set[str]:
+    return {type(la.kernel_initializer).__name__ for la in model.layers
+            if hasattr(la, "kernel_initializer")}
+
+
+def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.ndarray) -> list[str]:
+    s: list[str] = []
+    acts, grads = checks["activations"], checks["gradients"]
+    if not acts.ok or not checks["output sensitivity"].ok:
+        n_act = len(acts.values.get("layers", []))
+        if {"GlorotUniform", "GlorotNormal"} & _initializers(model):
+            s.append("He initialisation (kernel_initializer='he_normal'): Glorot init lets each "
+                     "ReLU layer halve the signal's energy")
+        if not any(isinstance(la, keras.layers.BatchNormalization) for la in model.layers):
+            s.append("BatchNormalization after each convolution: re-scales the signal at every layer")
+        s.append(f"fewer layers ({n_act} ReLU layers now): each one shrinks the signal")
+    if not grads.ok:
+        s.append("a different learning rate will not help vanishing gradients much; fix the "
+                 "signal first, then run lr_sweep")
+    if "overfit one batch" in checks and not checks["overfit one batch"].ok and acts.ok:
+        s.append("lower the learning rate (run lr_sweep) and check the loss matches the outputs")
+    if not checks["loss vs ln C"].ok:
+        s.append("check the inputs are scaled (Rescaling(1/255) inside the model) and the last "
+                 "layer starts small")
+    counts = np.bincount(y)
+    if x.dtype != np.uint8 and float(x.max()) > 2 and not any(
+            isinstance(la, keras.layers.Rescaling) for la in model.layers):
+        s.append(f"the inputs go up to {float(x.max()):g} and the model has no Rescaling layer")
+    if counts.min() * 3 < counts.max():
+        s.append(f"the labels are imbalanced ({counts.min()}..{counts.max()} per class)")
+    s.append("data: look at exactly what enters the network (facekit.plots.show_batch) and check "
+             "the labels match the images")
+    return s
+
+
+def doctor(model: keras.Model, data: DataLike, n: int = 64,
+           overfit_steps: int = 40, sweep: bool = False) -> Report:
+    """Run the checks on ``model`` (untouched: training checks use a copy) and a sample of
+    ``data``; return a `Report` (``report.ok``, ``str(report)``). ``sweep=True`` adds the
+    learning-rate sweep (slower)."""
+    x, y = sample(data, max(n, 16))
+    ensure_built(model, x)
+    run = [loss_at_init(model, (x, y), n), output_sensitivity(model, (x, y), n),
+           input_baseline(model, (x, y), n), activation_report(model, (x, y), min(n, 32)),
+           gradient_report(model, (x, y), min(n, 32)),
+           overfit_one_batch(model, (x, y), 16, overfit_steps)]
+    if sweep:
+        run.append(lr_sweep(model, (x, y)))
+    checks = {c.name: c for c in run}
+    return Report(model.name, run, checks["activations"].values.get("dying", []),
+                  _suggest(model, checks, x, y) if not all(c.ok for c in run) else [])

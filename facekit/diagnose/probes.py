@@ -1,0 +1,118 @@
+"""Probes: what a model computes inside. Post-activation statistics per layer, the model's
+outputs as centred logits, cross-entropy from any softmax or logit output, a data sample.
+
+The bottom of `facekit.diagnose`: the checks, the doctor and the callbacks all read through these
+functions, so each rule (what counts as a hidden activation, a dead channel, a logit) is written
+once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from facekit.train import DataLike, as_arrays
+
+__all__ = ["LayerStats", "layer_stats", "activation_layers", "act_name", "ensure_built", "probe_model",
+           "predict_batches", "outputs_are_probs", "centered_logits", "cross_entropy", "sample",
+           "layer_of"]
+
+_LINEAR = {"linear", "softmax", "sigmoid"}
+
+
+@dataclass
+class LayerStats:
+    """Post-activation statistics of one layer over a batch. ``zero``: share of exact zeros;
+    ``near_zero``: share of non-zero values with |a| < tol; ``dead``: share of channels that are
+    zero for every position of every image."""
+
+    name: str
+    mean: float
+    std: float
+    rms: float
+    zero: float
+    near_zero: float
+    dead: float
+    channels: int
+
+
+def ensure_built(model: keras.Model, x: np.ndarray) -> None:
+    """Models built without keras.Input get their graph from one call."""
+    try:
+        model.inputs  # noqa: B018 - raises or is None when the model has no graph yet
+        if model.inputs:
+            return
+    except (AttributeError, ValueError):
+        pass
+    model(x[:1])
+
+
+def act_name(layer: keras.layers.Layer) -> str | None:
+    act = getattr(layer, "activation", None)
+    if act is not None:
+        return getattr(act, "__name__", type(act).__name__).lower()
+    if isinstance(layer, keras.layers.ReLU | keras.layers.LeakyReLU | keras.layers.ELU):
+        return type(layer).__name__.lower()
+    return None
+
+
+def activation_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers whose output is a hidden activation (after ReLU etc.), in order."""
+    out = model.layers[-1]
+    return [la for la in model.layers
+            if la is not out and (act_name(la) or "linear") not in _LINEAR
+            and not isinstance(la, keras.Model)]
+
+
+def probe_model(model: keras.Model, layers: list[keras.layers.Layer]) -> keras.Model:
+    inp = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inp, [la.output for la in layers])
+
+
+def predict_batches(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+                           for i in range(0, len(x), batch_size)])
+
+
+def outputs_are_probs(model: keras.Model, p: np.ndarray) -> bool:
+    return act_name(model.layers[-1]) == "softmax" or (
+        p.min() >= 0 and np.allclose(p.sum(-1), 1, atol=1e-3))
+
+
+def centered_logits(model: keras.Model, p: np.ndarray) -> np.ndarray:
+    """Logits up to a per-image constant (log-probabilities minus their mean over classes)."""
+    z = np.log(np.clip(p.astype(np.float64), 1e-30, 1)) if outputs_are_probs(model, p) else p
+    return z - z.mean(-1, keepdims=True)
+
+
+def cross_entropy(model: keras.Model, p: np.ndarray, y: np.ndarray) -> float:
+    z = centered_logits(model, p)
+    z = z - z.max(-1, keepdims=True)  # stable log-softmax
+    logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+def sample(data: DataLike, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    x, y = as_arrays(data)
+    idx = np.random.default_rng(seed).permutation(len(x))[:n]
+    return x[idx], y[idx].astype(np.int64)
+
+
+def layer_stats(name: str, a: np.ndarray, near_zero: float = 1e-3) -> LayerStats:
+    """`LayerStats` of one activation array (batch first, channels last)."""
+    a = np.asarray(a, dtype=np.float32)
+    flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+    nz = flat != 0
+    mean = float(flat.mean(dtype=np.float64))
+    ms = float(np.square(flat, dtype=np.float64).mean())
+    near = np.count_nonzero(nz & (flat > -near_zero) & (flat < near_zero)) / max(flat.size, 1)
+    return LayerStats(name, mean, math.sqrt(max(ms - mean * mean, 0.0)), math.sqrt(ms),
+                      1 - np.count_nonzero(nz) / max(flat.size, 1), float(near),
+                      float((~nz.any(0)).mean()), flat.shape[1])
+
+
+def layer_of(var_path: str) -> str:
+    return var_path.split("/")[-2] if "/" in var_path else var_path
