@@ -9,10 +9,11 @@ the answer itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import keras
 import numpy as np
 
 __all__ = ["Feedback", "check_to_model_input", "check_loss_at_init", "check_first_dying_layer",
@@ -33,7 +34,7 @@ class Feedback:
         return self.ok
 
 
-def _call(fn: Callable, *args) -> tuple[object, Feedback | None]:
+def _call(fn: Callable[..., Any], *args: Any) -> tuple[Any, Feedback | None]:
     """Run the student's function; a crash becomes a hint naming the exception."""
     try:
         return fn(*args), None
@@ -70,7 +71,7 @@ def check_to_model_input(fn: Callable[[np.ndarray, int], np.ndarray]) -> Feedbac
                                "model rescale inside (a Rescaling layer)")
     left, right = out[:, :3].reshape(-1, 3).mean(0), out[:, -3:].reshape(-1, 3).mean(0)
 
-    def near(v, rgb):
+    def near(v: np.ndarray, rgb: tuple[int, int, int]) -> bool:
         return bool(np.all(np.abs(v - np.array(rgb)) < 40))
 
     if near(left, (255, 0, 0)) and near(right, (0, 0, 255)):
@@ -210,12 +211,10 @@ def check_one_change(change: dict[str, Any], profile: str = "ci", epochs: int | 
 
 # --- chapter 5: augmentation ------------------------------------------------------------------
 
-def check_augmentation(model, image_size: int = 64) -> Feedback:
+def check_augmentation(model: keras.Model, image_size: int = 64) -> Feedback:
     """``model`` must contain augmentation layers (keras.layers.Random*) that change the images in
     training and leave predictions unchanged at inference."""
-    import keras
-
-    def walk(layer):
+    def walk(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
         yield layer
         for sub in getattr(layer, "layers", []):
             yield from walk(sub)

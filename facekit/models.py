@@ -189,7 +189,7 @@ def improved_model(input_shape: tuple[int, int, int] = (64, 64, 3), n_classes: i
     early stopping (`facekit.generalize.early_stopping`). Any keyword of `answer_model` overrides
     a default (BatchNorm and a GlobalAveragePooling head were measured too and did worse here:
     see chapter 05)."""
-    kwargs = dict(filters=(24, 48, 96, 96), augment=True, batch_norm=False, head="flatten",
+    kwargs: dict[str, Any] = dict(filters=(24, 48, 96, 96), augment=True, batch_norm=False, head="flatten",
                   dropout=0.5, weight_decay=1e-4)
     kwargs.update(changes)
     model = answer_model(input_shape, n_classes, seed=seed, **kwargs)

@@ -6,11 +6,22 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from facekit.data import Dataset
+from facekit.diagnose.checks import Check
+
+if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs runs here
+    from matplotlib.axes import Axes
+
+    from facekit.ablation import Ablation
+    from facekit.diagnose import ActivationStats, GradientStats, LayerStats
+    from facekit.evaluate import Evaluation
+    from facekit.generalize import Comparison
+    from facekit.train import History
 
 __all__ = ["use_style", "current_style", "show_grid", "show_batch", "plot_history", "plot_histories",
            "plot_layer_stats", "color_dim",
@@ -18,14 +29,15 @@ __all__ = ["use_style", "current_style", "show_grid", "show_batch", "plot_histor
            "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save"]
 
 # Greyscale-safe: distinct line styles and markers, not only colours.
-STYLES = [dict(color="#1f4e9c", ls="-", marker="o"), dict(color="#c0392b", ls="--", marker="s"),
-          dict(color="#2e8b57", ls=":", marker="^"), dict(color="#7f4f9f", ls="-.", marker="D"),
-          dict(color="#b8860b", ls=(0, (5, 1)), marker="v")]
-REF = dict(color="0.35", lw=1.2, ls=(0, (2, 2)))
+STYLES: list[dict[str, Any]] = [
+    dict(color="#1f4e9c", ls="-", marker="o"), dict(color="#c0392b", ls="--", marker="s"),
+    dict(color="#2e8b57", ls=":", marker="^"), dict(color="#7f4f9f", ls="-.", marker="D"),
+    dict(color="#b8860b", ls=(0, (5, 1)), marker="v")]
+REF: dict[str, Any] = dict(color="0.35", lw=1.2, ls=(0, (2, 2)))
 
 # Styles: "default" is compact for a laptop screen; "projector" is readable from the back of a
 # room (larger type, thicker lines and markers, black text, no transparency in the grid).
-_RC = {
+_RC: dict[str, dict[str, Any]] = {
     "default": {"font.size": 10, "axes.titlesize": "large", "axes.labelsize": "medium",
                 "legend.fontsize": "medium", "xtick.labelsize": "medium", "ytick.labelsize": "medium",
                 "figure.titlesize": "large", "lines.linewidth": 1.5, "lines.markersize": 6,
@@ -38,7 +50,7 @@ _RC = {
                   "axes.labelweight": "bold"},
 }
 _SCALE = {"default": (1.0, 1.0, 1.0), "projector": (1.6, 2.0, 1.35)}  # fonts, lines, figure size
-_current = {"name": "default", "font": 1.0, "line": 1.0, "size": 1.0}
+_current: dict[str, Any] = {"name": "default", "font": 1.0, "line": 1.0, "size": 1.0}
 
 
 def use_style(name: str = "default") -> None:
@@ -49,7 +61,7 @@ def use_style(name: str = "default") -> None:
     key = (name or "default").strip().lower()
     if key not in _RC:
         raise ValueError(f"unknown style {name!r}; choose from {sorted(_RC)}")
-    plt.rcParams.update(_RC[key])
+    plt.style.use(_RC[key])
     font, line, size = _SCALE[key]
     _current.update(name=key, font=font, line=line, size=size)
     REF["lw"] = 1.2 * line
@@ -69,7 +81,7 @@ def _lw(width: float) -> float:
     return width * _current["line"]
 
 
-def _subplots(*args, figsize: tuple[float, float], **kwargs):
+def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> Any:
     """plt.subplots with the figure size scaled for the current style."""
     k = _current["size"]
     return plt.subplots(*args, figsize=(figsize[0] * k, figsize[1] * k), **kwargs)
@@ -118,12 +130,12 @@ def show_batch(images: np.ndarray, labels: Sequence[int] | None = None,
     return fig
 
 
-def _reference_lines(ax_loss, ax_acc, n_classes: int) -> None:
+def _reference_lines(ax_loss: Axes, ax_acc: Axes, n_classes: int) -> None:
     ax_loss.axhline(math.log(n_classes), **REF, label=f"ln {n_classes} = {math.log(n_classes):.3f} (chance)")
     ax_acc.axhline(1 / n_classes, **REF, label=f"chance = 1/{n_classes}")
 
 
-def plot_histories(histories: Sequence, title: str = "training curves",
+def plot_histories(histories: Sequence[History], title: str = "training curves",
                    labels: Sequence[str] | None = None) -> plt.Figure:
     """Loss and accuracy per epoch, train (solid) and validation (dashed), for several runs,
     with ln C and chance accuracy drawn."""
@@ -155,16 +167,17 @@ def plot_histories(histories: Sequence, title: str = "training curves",
     return fig
 
 
-def plot_history(history, title: str | None = None) -> plt.Figure:
+def plot_history(history: History, title: str | None = None) -> plt.Figure:
     """Loss and accuracy of one run, train and validation, with ln C and chance lines."""
     return plot_histories([history], title or f"{history.label}: training curves")
 
 
-def plot_layer_stats(check, title: str = "activations after each layer") -> plt.Figure:
+def plot_layer_stats(check: Check | Sequence[LayerStats],
+                     title: str = "activations after each layer") -> plt.Figure:
     """Per layer (after the activation): signal RMS on a log scale, and the shares of exact
     zeros, near-zero values and dead channels. Takes `facekit.diagnose.activation_report`'s result
     (or a list of `LayerStats`)."""
-    stats = check.values["layers"] if hasattr(check, "values") else list(check)
+    stats = check.values["layers"] if isinstance(check, Check) else list(check)
     names = [s.name for s in stats]
     x = np.arange(len(stats))
     fig, (a1, a2) = _subplots(1, 2, figsize=(11, 3.8))
@@ -185,7 +198,8 @@ def plot_layer_stats(check, title: str = "activations after each layer") -> plt.
     return fig
 
 
-def color_dim(stats, layers: Sequence[str] | None = None, title: str = "activation histograms over training"
+def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
+              title: str = "activation histograms over training"
               ) -> plt.Figure:
     """fastai's "colorful dimension": for each layer, the histogram of its non-zero activations
     (y, log counts) at every record (x); the share of exact zeros is drawn on top (white line,
@@ -217,7 +231,8 @@ def color_dim(stats, layers: Sequence[str] | None = None, title: str = "activati
     return fig
 
 
-def plot_stats_over_training(stats, key: str = "dead", title: str | None = None) -> plt.Figure:
+def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
+                             title: str | None = None) -> plt.Figure:
     """One `LayerStats` field (``dead``, ``zero``, ``rms``...) per layer over training, from an
     `ActivationStats` callback."""
     fig, ax = _subplots(figsize=(7, 4))
@@ -235,11 +250,11 @@ def plot_stats_over_training(stats, key: str = "dead", title: str | None = None)
     return fig
 
 
-def plot_grad_norms(grads, title: str = "gradient norm per layer") -> plt.Figure:
+def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm per layer") -> plt.Figure:
     """Gradient norms per layer: over training from a `GradientStats` callback (log scale), or
     at one moment from `facekit.diagnose.gradient_report`'s result (bars)."""
     fig, ax = _subplots(figsize=(7.5, 4))
-    if hasattr(grads, "norms"):
+    if not isinstance(grads, Check):
         for i, (name, values) in enumerate(grads.norms.items()):
             ax.semilogy(grads.steps, values, color=plt.cm.viridis(i / max(len(grads.norms) - 1, 1)),
                         ls=STYLES[i % len(STYLES)]["ls"], label=name)
@@ -260,7 +275,7 @@ def plot_grad_norms(grads, title: str = "gradient norm per layer") -> plt.Figure
     return fig
 
 
-def plot_lr_sweep(check, title: str = "learning-rate sweep") -> plt.Figure:
+def plot_lr_sweep(check: Check, title: str = "learning-rate sweep") -> plt.Figure:
     """Per-batch loss (dots) and its smoothed curve against the learning rate (log scale), with
     the suggested range shaded. Takes `facekit.diagnose.lr_sweep`'s result."""
     v = check.values
@@ -278,7 +293,7 @@ def plot_lr_sweep(check, title: str = "learning-rate sweep") -> plt.Figure:
     return fig
 
 
-def plot_ablation(ablation, title: str = "one change at a time: which one un-sticks the network?"
+def plot_ablation(ablation: Ablation, title: str = "one change at a time: which one un-sticks the network?"
                   ) -> plt.Figure:
     """Share of seeds stuck at chance (bars) and median validation accuracy (markers) for each
     variant of `facekit.ablation.ablate`."""
@@ -298,7 +313,7 @@ def plot_ablation(ablation, title: str = "one change at a time: which one un-sti
     return fig
 
 
-def plot_confusion(evaluation, title: str = "confusion matrix (rows: true class)") -> plt.Figure:
+def plot_confusion(evaluation: Evaluation, title: str = "confusion matrix (rows: true class)") -> plt.Figure:
     """Confusion matrix of a `facekit.evaluate.Evaluation`: counts in each cell, shaded by the
     share of the true class (row)."""
     cm, names = evaluation.confusion, evaluation.class_names
@@ -322,7 +337,7 @@ def plot_confusion(evaluation, title: str = "confusion matrix (rows: true class)
     return fig
 
 
-def plot_reliability(evaluations: Sequence, labels: Sequence[str],
+def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
                      title: str = "calibration: does confidence match accuracy?") -> plt.Figure:
     """Reliability curves (accuracy vs mean confidence per bin) of one or more evaluations, with
     the diagonal of perfect calibration."""
@@ -341,7 +356,7 @@ def plot_reliability(evaluations: Sequence, labels: Sequence[str],
     return fig
 
 
-def plot_group_accuracy(evaluations: Sequence, labels: Sequence[str],
+def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str],
                         title: str = "accuracy per group") -> plt.Figure:
     """Accuracy within each group of every attribute (one panel per attribute), side by side
     for several evaluations; the overall accuracy drawn as a line."""
@@ -366,7 +381,7 @@ def plot_group_accuracy(evaluations: Sequence, labels: Sequence[str],
     return fig
 
 
-def show_most_wrong(ds: Dataset, evaluation, k: int = 8,
+def show_most_wrong(ds: Dataset, evaluation: Evaluation, k: int = 8,
                     title: str = "the most confident mistakes") -> plt.Figure:
     """The ``k`` images the model gets most wrong, each titled true -> predicted (confidence)."""
     idx = evaluation.most_wrong(k)
@@ -385,7 +400,8 @@ def show_most_wrong(ds: Dataset, evaluation, k: int = 8,
     return fig
 
 
-def plot_comparison(comparison, title: str = "train vs validation accuracy per recipe") -> plt.Figure:
+def plot_comparison(comparison: Comparison,
+                    title: str = "train vs validation accuracy per recipe") -> plt.Figure:
     """For each recipe of a `facekit.generalize.Comparison`: train and validation accuracy of
     every seed (the gap between them is the memorising), medians joined by a bar."""
     names = comparison.recipes
@@ -410,7 +426,7 @@ def plot_comparison(comparison, title: str = "train vs validation accuracy per r
     return fig
 
 
-def save(fig: plt.Figure, path, dpi: int = 110) -> None:
+def save(fig: plt.Figure, path: str | os.PathLike, dpi: int = 110) -> None:
     """Save a figure as PNG and close it."""
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)

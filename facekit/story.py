@@ -155,7 +155,8 @@ def write_figures(result: StoryResult, out: str | Path) -> list[Path]:
     if result.generalize is not None:
         g = result.generalize
         figures.append(("generalize.png", plots.plot_histories(
-            [g.of("answer")[0].history, g.of("improved")[0].history], "memorising vs generalising",
+            [h for h in (g.of("answer")[0].history, g.of("improved")[0].history) if h is not None],
+            "memorising vs generalising",
             ["answer net", "improved net"])))
     paths = []
     for name, fig in figures:

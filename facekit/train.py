@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
@@ -51,10 +52,10 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool
     if shuffle:
         idx = idx.shuffle(n, seed=seed, reshuffle_each_iteration=True)
 
-    def take(i):
+    def take(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return x[i], y[i]
 
-    def gather(i):
+    def gather(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         xb, yb = tf.numpy_function(take, [i], (tf.as_dtype(x.dtype), tf.as_dtype(y.dtype)),
                                    stateful=False)
         xb.set_shape((None, *x.shape[1:]))
@@ -136,22 +137,24 @@ class _BatchRecorder(keras.callbacks.Callback):
         super().__init__()
         self.h, self.n, self.bs, self.verbose = history, n_train, batch_size, verbose
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t0, self.step, self.sums = time.perf_counter(), 0, {}
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.t0, self.step = time.perf_counter(), 0
+        self.sums: dict[str, float] = {}
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.model.reset_metrics()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         size = min(self.bs, self.n - self.step * self.bs)
         self.step += 1
         for k, v in (logs or {}).items():
             self.sums[k] = self.sums.get(k, 0.0) + float(v) * size
+        logs = logs or {}
         self.h.batch_loss.append(float(logs["loss"]))
         if "accuracy" in logs:
             self.h.batch_accuracy.append(float(logs["accuracy"]))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
         for k, total in self.sums.items():
             logs[k] = total / self.n  # true epoch means for every callback after this one

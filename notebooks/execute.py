@@ -6,7 +6,9 @@
 
 Stderr lines that TensorFlow's C++ runtime prints at start-up (CUDA/oneDNN notices) are dropped
 from the saved outputs; anything else on stderr is kept, and a cell error stops the run.
-Prints the wall time of every notebook.
+Prints the wall time of every notebook and records it, per profile, in
+benchmarks/results/notebooks.json: the one source of the run times the README, notebooks/README.md
+and each chapter's title cell quote (`python -m benchmarks.sync_docs` writes them there).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
+RECORD = HERE.parent / "benchmarks" / "results" / "notebooks.json"
 _NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|"
                     r"To enable the following instructions|.*rebuild TensorFlow with the appropriate)")
 
@@ -78,12 +81,24 @@ def run(path: Path, profile: str, write: bool, timeout: int = 1800,
     return seconds
 
 
+def record(path: Path, profile: str, seconds: float) -> None:
+    """Store one notebook's wall time under its profile in benchmarks/results/notebooks.json."""
+    import json
+    import platform
+
+    data = json.loads(RECORD.read_text()) if RECORD.exists() else {}
+    data.setdefault("machine", f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU")
+    data.setdefault(profile, {})[str(path.relative_to(HERE))] = round(seconds, 1)
+    RECORD.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("notebooks", nargs="*", help="default: every NN_*.ipynb in notebooks/")
     p.add_argument("--profile", default="classroom")
     p.add_argument("--no-write", action="store_true", help="run only; leave the files as they are")
     p.add_argument("--timings", help="append every cell's seconds to this JSON-lines file")
+    p.add_argument("--no-record", action="store_true", help=f"do not update {RECORD.name}")
     args = p.parse_args(argv)
     paths = [HERE / n for n in args.notebooks] or sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
     total = 0.0
@@ -99,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                                         "seconds": round(secs, 2), "first_line": first}) + "\n")
         total += seconds
         print(f"{path.name:28s} {seconds:7.1f} s  ({args.profile})", flush=True)
+        if not args.no_record:
+            record(path, args.profile, seconds)
     print(f"{'all':28s} {total:7.1f} s")
     return 0
 

@@ -114,3 +114,12 @@ def test_augmentation_changes_training_batches_only():
     assert not np.allclose(np.asarray(aug(xf, training=True)), xf)
     p1, p2 = model.predict(x, verbose=0), model.predict(x, verbose=0)
     assert np.array_equal(p1, p2)  # inference is deterministic: no augmentation, no dropout
+
+
+def test_compile_like_question_rejects_an_unknown_optimizer():
+    from facekit.models import compile_like_question
+
+    model = question_model((96, 96, 3), 8, filters=8, optimizer="sgd")
+    assert type(model.optimizer).__name__ == "SGD"
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        compile_like_question(model, optimizer="rmsprop")

@@ -8,7 +8,9 @@ import pickle
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,7 +25,7 @@ class CacheError(ValueError):
     """A cache file that is missing parts, damaged, or not what was asked for."""
 
 
-def _atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -57,7 +59,7 @@ def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
     }
     for k, v in ds.attributes.items():
         arrays[f"attr.{k}"] = v
-    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    _atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
     return path
 
 

@@ -64,7 +64,8 @@ class Dataset:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+        h, w, c = self.images.shape[1:]
+        return int(h), int(w), int(c)
 
     def class_counts(self) -> dict[str, int]:
         """Images per class, in class order (zeros included)."""

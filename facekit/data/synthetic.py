@@ -58,7 +58,7 @@ def draw_face(label: int, size: int = 96, rng: np.random.Generator | None = None
                 + (gy - 0.5) * np.float32(np.sin(ang)), 0, 1)
     img = (c1 + (c2 - c1) * t).astype(np.uint8)
 
-    def col(c) -> tuple[float, ...]:
+    def col(c: np.ndarray) -> tuple[float, ...]:
         return tuple(min(max(float(v), 0.0), 255.0) for v in c)
 
     def pt(x: float, y: float) -> tuple[int, int]:
@@ -87,7 +87,8 @@ def draw_face(label: int, size: int = 96, rng: np.random.Generator | None = None
         x, y = u * fw, v * fh
         return pt(cx + x * ca - y * sa, cy + x * sa + y * ca)
 
-    def ell(u, v, a, b, colour, thick=-1, start=0, end=360, rot=0.0):
+    def ell(u: float, v: float, a: float, b: float, colour: tuple[float, ...], thick: int = -1,
+            start: int = 0, end: int = 360, rot: float = 0.0) -> None:
         cv2.ellipse(img, at(u, v), (int(a * fw * _ONE), int(b * fh * _ONE)), tilt + rot, start, end,
                     colour, thick, cv2.LINE_AA, _SHIFT)
 
@@ -141,7 +142,7 @@ def draw_face(label: int, size: int = 96, rng: np.random.Generator | None = None
     if d > 0:
         quality = int(rng.uniform(95 - 55 * d, 95))
         ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+        img = np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR))[..., ::-1]
     return np.ascontiguousarray(img)
 
 
@@ -168,7 +169,7 @@ def make_faces(n_per_class: int = 100, size: int = 96, seed: int = 0,
     labels = np.repeat(np.arange(len(CLASS_NAMES)), n_per_class)
     for k, (c, i) in enumerate((c, i) for c in range(len(CLASS_NAMES)) for i in range(n_per_class)):
         images[k] = draw_face(c, size, _rng(seed, c, i, difficulty), difficulty)
-    parts = [_class_parts(c) for c in labels]
+    parts = [_class_parts(int(c)) for c in labels]
     attributes = {"hair": np.array([h for h, _ in parts]),
                   "glasses": np.array([int(g) for _, g in parts])}
     return Dataset(images, labels, CLASS_NAMES, attributes=attributes,

@@ -8,6 +8,7 @@ sits at ln C and what to check next. Also importable from `facekit.diagnose`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -25,9 +26,10 @@ class _EveryN(keras.callbacks.Callback):
 
     def __init__(self, every: int):
         super().__init__()
-        self.every, self.steps, self._step = every, [], 0
+        self.every, self._step = every, 0
+        self.steps: list[int] = []
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._step += 1
         if self._step % self.every == 0:
             self._record()
@@ -57,7 +59,7 @@ class ActivationStats(_EveryN):
         self.hists: dict[str, list[np.ndarray]] = {}
         self.edges: dict[str, np.ndarray] = {}
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.layers = activation_layers(self.model)
         probe = probe_model(self.model, self.layers)
         self._forward = tf.function(lambda x: probe(x, training=False))  # compiled once: cheap records
@@ -93,12 +95,12 @@ class GradientStats(_EveryN):
         self.x, self.y = np.asarray(x_probe), np.asarray(y_probe)
         self.norms: dict[str, list[float]] = {}
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         model, vars_ = self.model, self.model.trainable_variables
         logits = not outputs_are_probs(model, np.asarray(model(self.x[:2], training=False)))
 
         @tf.function  # compiled once: a record costs one forward and backward pass
-        def squared_norms(x, y):
+        def squared_norms(x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
                     y, model(x, training=False), from_logits=logits))
@@ -132,10 +134,10 @@ class ChanceAlarm(keras.callbacks.Callback):
         self.fired_epoch: int | None = None
         self.losses: list[float] = []
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.losses = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = int(self.model.output_shape[-1])
         self.losses.append(float((logs or {}).get("loss", float("nan"))))
         if (self.fired or len(self.losses) < self.patience

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 import numpy as np
@@ -162,10 +163,11 @@ def gradient_report(model: keras.Model, data: DataLike, n: int = 32, threshold: 
         entry = per.setdefault(layer_of(v.path), [0.0, 0.0])
         entry[0] += float(tf.reduce_sum(tf.square(g)))
         entry[1] += float(tf.reduce_sum(tf.square(v)))
-    rows = [{"layer": k, "grad_norm": math.sqrt(g2), "weight_norm": math.sqrt(w2),
-             "relative": lr * math.sqrt(g2) / max(math.sqrt(w2), 1e-30)} for k, (g2, w2) in per.items()]
-    top = max(r["relative"] for r in rows) or 1e-30
-    weak = [r["layer"] for r in rows if r["relative"] < threshold * top]
+    rows: list[dict[str, Any]] = [
+        {"layer": k, "grad_norm": math.sqrt(g2), "weight_norm": math.sqrt(w2),
+         "relative": lr * math.sqrt(g2) / max(math.sqrt(w2), 1e-30)} for k, (g2, w2) in per.items()]
+    top = max(float(r["relative"]) for r in rows) or 1e-30
+    weak = [str(r["layer"]) for r in rows if r["relative"] < threshold * top]
     first, last = rows[0], rows[-1]
     verdict = (f"gradient norm {first['grad_norm']:.2g} at {first['layer']} vs "
                f"{last['grad_norm']:.2g} at {last['layer']}; relative update lr*|g|/|w| "
