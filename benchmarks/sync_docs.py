@@ -1,6 +1,6 @@
 """Write the measured notebook run times into the places that quote them, from one source.
 
-    python -m benchmarks.sync_docs           # rewrite README.md, notebooks/README.md, the chapters' title cells
+    python -m benchmarks.sync_docs           # rewrite README, notebooks/README, chapter title cells
     python -m benchmarks.sync_docs --check   # exit 1 (and say where) when any of them is out of date
 
 The source is ``benchmarks/results/notebooks.json``, which ``notebooks/execute.py`` updates each time
@@ -65,8 +65,8 @@ def notebooks_table(data: dict) -> str:
 
     rows = ["| chapter | ci | classroom |", "|---|---|---|"]
     for n in chapters():
-        rows.append(f"| [`{n.stem}`]({n.name}) | " + " | ".join(human(_time(data, p, n.name)) for p in PROFILES)
-                    + " |")
+        times = " | ".join(human(_time(data, p, n.name)) for p in PROFILES)
+        rows.append(f"| [`{n.stem}`]({n.name}) | {times} |")
     rows.append("| all five | " + " | ".join(human(sum(_time(data, p, n.name) or 0 for n in chapters()))
                                            for p in PROFILES) + " |")
     rows.append("| [`exercises/`](exercises/) (5 blanks + 5 solutions) | "
