@@ -1,18 +1,20 @@
 """Every figure the notebooks and the story show. Functions take what facekit returns
-(a Dataset, a History, a diagnose result) and return the matplotlib Figure."""
+(a Dataset, a History, a diagnose result) and return the matplotlib Figure. Their look (default or
+projector) is set in `facekit.style`; `use_style` and `current_style` are re-exported here."""
 
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from facekit.data import Dataset
 from facekit.diagnose.checks import Check
+from facekit.style import REF, STYLES, current_style, scaled_font, scaled_line, subplots, use_style
 
 if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs runs here
     from matplotlib.axes import Axes
@@ -28,69 +30,10 @@ __all__ = ["use_style", "current_style", "show_grid", "show_batch", "plot_histor
            "plot_grad_norms", "plot_lr_sweep", "plot_ablation", "plot_stats_over_training", "plot_confusion",
            "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save"]
 
-# Greyscale-safe: distinct line styles and markers, not only colours.
-STYLES: list[dict[str, Any]] = [
-    dict(color="#1f4e9c", ls="-", marker="o"), dict(color="#c0392b", ls="--", marker="s"),
-    dict(color="#2e8b57", ls=":", marker="^"), dict(color="#7f4f9f", ls="-.", marker="D"),
-    dict(color="#b8860b", ls=(0, (5, 1)), marker="v")]
-REF: dict[str, Any] = dict(color="0.35", lw=1.2, ls=(0, (2, 2)))
-
-# Styles: "default" is compact for a laptop screen; "projector" is readable from the back of a
-# room (larger type, thicker lines and markers, black text, no transparency in the grid).
-_RC: dict[str, dict[str, Any]] = {
-    "default": {"font.size": 10, "axes.titlesize": "large", "axes.labelsize": "medium",
-                "legend.fontsize": "medium", "xtick.labelsize": "medium", "ytick.labelsize": "medium",
-                "figure.titlesize": "large", "lines.linewidth": 1.5, "lines.markersize": 6,
-                "axes.linewidth": 0.8, "grid.linewidth": 0.8, "font.weight": "normal",
-                "axes.titleweight": "normal", "axes.labelweight": "normal"},
-    "projector": {"font.size": 16, "axes.titlesize": 18, "axes.labelsize": 16, "legend.fontsize": 13,
-                  "xtick.labelsize": 14, "ytick.labelsize": 14, "figure.titlesize": 20,
-                  "lines.linewidth": 3.2, "lines.markersize": 10, "axes.linewidth": 1.8,
-                  "grid.linewidth": 1.4, "font.weight": "bold", "axes.titleweight": "bold",
-                  "axes.labelweight": "bold"},
-}
-_SCALE = {"default": (1.0, 1.0, 1.0), "projector": (1.6, 2.0, 1.35)}  # fonts, lines, figure size
-_current: dict[str, Any] = {"name": "default", "font": 1.0, "line": 1.0, "size": 1.0}
-
-
-def use_style(name: str = "default") -> None:
-    """Switch every facekit figure to ``name``: 'default' (compact, for a laptop) or 'projector'
-    (large bold type, thick lines, bigger figures: readable from the back of a classroom).
-    The ``FACEKIT_STYLE`` environment variable picks the style at import; until then facekit leaves
-    matplotlib's settings alone."""
-    key = (name or "default").strip().lower()
-    if key not in _RC:
-        raise ValueError(f"unknown style {name!r}; choose from {sorted(_RC)}")
-    plt.style.use(_RC[key])
-    font, line, size = _SCALE[key]
-    _current.update(name=key, font=font, line=line, size=size)
-    REF["lw"] = 1.2 * line
-    plt.rcParams["figure.figsize"] = [6.4 * size, 4.8 * size]
-
-
-def current_style() -> str:
-    """The name of the style in use."""
-    return _current["name"]
-
-
-def _fs(points: float) -> float:
-    return points * _current["font"]
-
-
-def _lw(width: float) -> float:
-    return width * _current["line"]
-
-
-def _subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> Any:
-    """plt.subplots with the figure size scaled for the current style."""
-    k = _current["size"]
-    return plt.subplots(*args, figsize=(figsize[0] * k, figsize[1] * k), **kwargs)
-
-
 def show_grid(ds: Dataset, per_class: int = 3, title: str | None = None) -> plt.Figure:
     """A grid with one column per class and ``per_class`` rows: what the classes look like."""
     n = ds.n_classes
-    fig, axes = _subplots(per_class, n, figsize=(1.4 * n, 1.55 * per_class + 0.4), squeeze=False)
+    fig, axes = subplots(per_class, n, figsize=(1.4 * n, 1.55 * per_class + 0.4), squeeze=False)
     for c in range(n):
         idx = np.flatnonzero(ds.labels == c)[:per_class]
         for r in range(per_class):
@@ -99,7 +42,7 @@ def show_grid(ds: Dataset, per_class: int = 3, title: str | None = None) -> plt.
             if r < len(idx):
                 ax.imshow(ds.images[idx[r]])
             if r == 0:
-                ax.set_title(ds.class_names[c], fontsize=_fs(9))
+                ax.set_title(ds.class_names[c], fontsize=scaled_font(9))
     fig.suptitle(title or f"{ds.n_classes} classes, {per_class} examples each "
                  f"({ds.images.shape[1]}x{ds.images.shape[2]} px)")
     fig.tight_layout()
@@ -114,7 +57,7 @@ def show_batch(images: np.ndarray, labels: Sequence[int] | None = None,
     images = np.asarray(images)[:n]
     cols = min(8, len(images))
     rows = math.ceil(len(images) / cols)
-    fig, axes = _subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows + 0.4), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
@@ -122,7 +65,7 @@ def show_batch(images: np.ndarray, labels: Sequence[int] | None = None,
             ax.imshow(img if img.dtype == np.uint8 else np.clip(img, 0, 1))
             if labels is not None:
                 lab = int(labels[i])
-                ax.set_title(class_names[lab] if class_names else str(lab), fontsize=_fs(8))
+                ax.set_title(class_names[lab] if class_names else str(lab), fontsize=scaled_font(8))
     lo, hi = float(images.min()), float(images.max())
     fig.suptitle(f"{title}: {images.dtype}, values {lo:g}..{hi:g}"
                  + (" (BGR shown as RGB)" if bgr else ""))
@@ -139,7 +82,7 @@ def plot_histories(histories: Sequence[History], title: str = "training curves",
                    labels: Sequence[str] | None = None) -> plt.Figure:
     """Loss and accuracy per epoch, train (solid) and validation (dashed), for several runs,
     with ln C and chance accuracy drawn."""
-    fig, (ax_loss, ax_acc) = _subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 4))
     for i, h in enumerate(histories):
         st = STYLES[i % len(STYLES)]
         name = (labels[i] if labels else h.label) or f"run {i + 1}"
@@ -160,8 +103,8 @@ def plot_histories(histories: Sequence[History], title: str = "training curves",
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    ax_acc.legend(fontsize=_fs(8), loc="best")
-    ax_loss.legend(fontsize=_fs(8), loc="best")
+    ax_acc.legend(fontsize=scaled_font(8), loc="best")
+    ax_loss.legend(fontsize=scaled_font(8), loc="best")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -180,7 +123,7 @@ def plot_layer_stats(check: Check | Sequence[LayerStats],
     stats = check.values["layers"] if isinstance(check, Check) else list(check)
     names = [s.name for s in stats]
     x = np.arange(len(stats))
-    fig, (a1, a2) = _subplots(1, 2, figsize=(11, 3.8))
+    fig, (a1, a2) = subplots(1, 2, figsize=(11, 3.8))
     a1.semilogy(x, [s.rms for s in stats], **STYLES[0], label="RMS of the activations")
     a1.set(xticks=x, ylabel="RMS (log scale)", title="signal strength by depth")
     a1.set_xticklabels(names, rotation=45, ha="right")
@@ -191,7 +134,7 @@ def plot_layer_stats(check: Check | Sequence[LayerStats],
     a2.set_xticklabels(names, rotation=45, ha="right")
     for ax in (a1, a2):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=_fs(8))
+        ax.legend(fontsize=scaled_font(8))
         ax.set_xlabel("layer (input -> output)")
     fig.suptitle(title)
     fig.tight_layout()
@@ -207,7 +150,7 @@ def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
     names = list(layers or stats.hists)
     cols = min(5, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = _subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.5), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.5), squeeze=False)
     for ax in axes.flat[len(names):]:
         ax.axis("off")
     for i, (ax, name) in enumerate(zip(axes.flat, names)):
@@ -215,13 +158,13 @@ def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
         e = stats.edges[name]
         ax.imshow(np.log1p(h * 1e4), origin="lower", aspect="auto", cmap="viridis",
                   extent=(stats.steps[0], stats.steps[-1] or 1, e[0], e[-1]))
-        ax.set_title(name, fontsize=_fs(9))
+        ax.set_title(name, fontsize=scaled_font(9))
         if i // cols == rows - 1:
             ax.set_xlabel("batch")
         if i % cols == 0:
             ax.set_ylabel("activation value")
         z = ax.twinx()
-        z.plot(stats.steps, [s.zero for s in stats.stats[name]], color="white", lw=_lw(1.5))
+        z.plot(stats.steps, [s.zero for s in stats.stats[name]], color="white", lw=scaled_line(1.5))
         z.set_ylim(0, 1)
         z.set_yticks([0, 0.5, 1] if i % cols == cols - 1 else [])
         if i % cols == cols - 1:
@@ -235,7 +178,7 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
                              title: str | None = None) -> plt.Figure:
     """One `LayerStats` field (``dead``, ``zero``, ``rms``...) per layer over training, from an
     `ActivationStats` callback."""
-    fig, ax = _subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     for i, (name, values) in enumerate(stats.series(key).items()):
         st = STYLES[i % len(STYLES)]
         ax.plot(stats.steps, values, color=plt.cm.viridis(i / max(len(stats.stats) - 1, 1)),
@@ -245,7 +188,7 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
     if key == "rms":
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=_fs(7), ncol=2)
+    ax.legend(fontsize=scaled_font(7), ncol=2)
     fig.tight_layout()
     return fig
 
@@ -253,13 +196,13 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
 def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm per layer") -> plt.Figure:
     """Gradient norms per layer: over training from a `GradientStats` callback (log scale), or
     at one moment from `facekit.diagnose.gradient_report`'s result (bars)."""
-    fig, ax = _subplots(figsize=(7.5, 4))
+    fig, ax = subplots(figsize=(7.5, 4))
     if not isinstance(grads, Check):
         for i, (name, values) in enumerate(grads.norms.items()):
             ax.semilogy(grads.steps, values, color=plt.cm.viridis(i / max(len(grads.norms) - 1, 1)),
                         ls=STYLES[i % len(STYLES)]["ls"], label=name)
         ax.set(xlabel="batch", ylabel="gradient norm (log scale)")
-        ax.legend(fontsize=_fs(7), ncol=2)
+        ax.legend(fontsize=scaled_font(7), ncol=2)
     else:
         rows = grads.values["layers"]
         ax.bar(range(len(rows)), [r["grad_norm"] for r in rows], color="#1f4e9c", hatch="//",
@@ -268,7 +211,7 @@ def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm pe
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels([r["layer"] for r in rows], rotation=45, ha="right")
         ax.set(xlabel="layer (input -> output)", ylabel="gradient norm (log scale)")
-        ax.legend(fontsize=_fs(8))
+        ax.legend(fontsize=scaled_font(8))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -279,7 +222,7 @@ def plot_lr_sweep(check: Check, title: str = "learning-rate sweep") -> plt.Figur
     """Per-batch loss (dots) and its smoothed curve against the learning rate (log scale), with
     the suggested range shaded. Takes `facekit.diagnose.lr_sweep`'s result."""
     v = check.values
-    fig, ax = _subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     ax.semilogx(v["lrs"], v["losses"], ".", color="0.55", label="loss of each batch")
     ax.semilogx(v["lrs"], v["smoothed"], **{**STYLES[0], "marker": None}, label="smoothed")
     if v.get("suggested"):
@@ -288,7 +231,7 @@ def plot_lr_sweep(check: Check, title: str = "learning-rate sweep") -> plt.Figur
     ax.set_ylim(min(finite) * 0.9, max(v["losses"][0], v["smoothed"][0]) * 1.5)
     ax.set(xlabel="learning rate (log scale)", ylabel="cross-entropy loss (nats)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=_fs(8))
+    ax.legend(fontsize=scaled_font(8))
     fig.tight_layout()
     return fig
 
@@ -299,7 +242,7 @@ def plot_ablation(ablation: Ablation, title: str = "one change at a time: which 
     variant of `facekit.ablation.ablate`."""
     rows = ablation.rows
     y = np.arange(len(rows))
-    fig, ax = _subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    fig, ax = subplots(figsize=(8, 0.45 * len(rows) + 1.4))
     ax.barh(y, [r["stuck"] / r["runs"] for r in rows], color="#c0392b", hatch="//", alpha=0.8,
             label="share of seeds stuck at ln C")
     ax.plot([r["val_acc"] for r in rows], y, "o", color="#1f4e9c", label="median val accuracy")
@@ -308,7 +251,7 @@ def plot_ablation(ablation: Ablation, title: str = "one change at a time: which 
     ax.invert_yaxis()
     ax.set(xlim=(0, 1.02), xlabel="share of seeds stuck / validation accuracy (0-1)", title=title)
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=_fs(8), loc="lower right")
+    ax.legend(fontsize=scaled_font(8), loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -319,17 +262,17 @@ def plot_confusion(evaluation: Evaluation, title: str = "confusion matrix (rows:
     cm, names = evaluation.confusion, evaluation.class_names
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     n = len(names)
-    fig, ax = _subplots(figsize=(0.62 * n + 2.6, 0.55 * n + 1.6))
+    fig, ax = subplots(figsize=(0.62 * n + 2.6, 0.55 * n + 1.6))
     im = ax.imshow(share, cmap="Greys", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
             if cm[i, j]:
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=_fs(8),
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=scaled_font(8),
                         color="white" if share[i, j] > 0.5 else "black")
     ax.set_xticks(range(n))
-    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=_fs(8))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=scaled_font(8))
     ax.set_yticks(range(n))
-    ax.set_yticklabels(names, fontsize=_fs(8))
+    ax.set_yticklabels(names, fontsize=scaled_font(8))
     ax.set(xlabel="predicted class", ylabel="true class",
            title=f"{title}\naccuracy {evaluation.accuracy:.2f} on {int(cm.sum())} images")
     fig.colorbar(im, ax=ax, label="share of the true class", fraction=0.046)
@@ -341,7 +284,7 @@ def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
                      title: str = "calibration: does confidence match accuracy?") -> plt.Figure:
     """Reliability curves (accuracy vs mean confidence per bin) of one or more evaluations, with
     the diagonal of perfect calibration."""
-    fig, ax = _subplots(figsize=(5.2, 4.6))
+    fig, ax = subplots(figsize=(5.2, 4.6))
     ax.plot([0, 1], [0, 1], **REF, label="perfectly calibrated")
     for i, (ev, name) in enumerate(zip(evaluations, labels)):
         st, rel = STYLES[i % len(STYLES)], ev.calibration
@@ -351,7 +294,7 @@ def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top class (bin mean)",
            ylabel="accuracy in the bin (fraction correct)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=_fs(8), loc="upper left")
+    ax.legend(fontsize=scaled_font(8), loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -361,7 +304,7 @@ def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str]
     """Accuracy within each group of every attribute (one panel per attribute), side by side
     for several evaluations; the overall accuracy drawn as a line."""
     keys = list(evaluations[0].groups)
-    fig, axes = _subplots(1, max(len(keys), 1), figsize=(4.4 * max(len(keys), 1), 3.6), squeeze=False)
+    fig, axes = subplots(1, max(len(keys), 1), figsize=(4.4 * max(len(keys), 1), 3.6), squeeze=False)
     width = 0.8 / len(evaluations)
     for ax, key in zip(axes[0], keys):
         groups = list(evaluations[0].groups[key])
@@ -370,12 +313,12 @@ def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str]
             st = STYLES[i % len(STYLES)]
             ax.bar(x + (i - (len(evaluations) - 1) / 2) * width, [ev.groups[key][g][0] for g in groups],
                    width, color=st["color"], alpha=0.85, hatch=["", "//", "..", "xx"][i % 4], label=name)
-            ax.axhline(ev.accuracy, color=st["color"], ls=st["ls"], lw=_lw(1))
+            ax.axhline(ev.accuracy, color=st["color"], ls=st["ls"], lw=scaled_line(1))
         ax.set_xticks(x)
-        ax.set_xticklabels(groups, rotation=30 if len(groups) > 3 else 0, fontsize=_fs(8))
+        ax.set_xticklabels(groups, rotation=30 if len(groups) > 3 else 0, fontsize=scaled_font(8))
         ax.set(ylim=(0, 1.02), xlabel=key, ylabel="accuracy (fraction correct)", title=f"by {key}")
         ax.grid(alpha=0.3, axis="y")
-    axes[0][0].legend(fontsize=_fs(8), loc="lower left")
+    axes[0][0].legend(fontsize=scaled_font(8), loc="lower left")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -387,14 +330,14 @@ def show_most_wrong(ds: Dataset, evaluation: Evaluation, k: int = 8,
     idx = evaluation.most_wrong(k)
     cols = max(min(8, len(idx)), 1)
     rows = max(math.ceil(len(idx) / cols), 1)
-    fig, axes = _subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows + 0.4), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, idx):
         p = evaluation.probs[i]
         ax.imshow(ds.images[i])
         ax.set_title(f"{ds.class_names[ds.labels[i]]}\n-> {ds.class_names[p.argmax()]} "
-                     f"({p.max():.0%})", fontsize=_fs(7))
+                     f"({p.max():.0%})", fontsize=scaled_font(7))
     fig.suptitle(title + (" (none: no mistakes)" if not len(idx) else ""))
     fig.tight_layout()
     return fig
@@ -406,22 +349,23 @@ def plot_comparison(comparison: Comparison,
     every seed (the gap between them is the memorising), medians joined by a bar."""
     names = comparison.recipes
     y = np.arange(len(names))
-    fig, ax = _subplots(figsize=(8, 0.5 * len(names) + 1.5))
+    fig, ax = subplots(figsize=(8, 0.5 * len(names) + 1.5))
     for k, name in enumerate(names):
         runs = comparison.of(name)
         tr, va = comparison.median(name, "train_acc"), comparison.median(name, "val_acc")
-        ax.plot([va, tr], [k, k], color="0.6", lw=_lw(4), solid_capstyle="butt",
+        ax.plot([va, tr], [k, k], color="0.6", lw=scaled_line(4), solid_capstyle="butt",
                 label="train - val gap (medians)" if k == 0 else None)
         ax.plot([r.train_acc for r in runs], [k] * len(runs), "s", color="#c0392b", mfc="white",
                 label="train accuracy (each seed)" if k == 0 else None)
         ax.plot([r.val_acc for r in runs], [k] * len(runs), "o", color="#1f4e9c",
                 label="validation accuracy (each seed)" if k == 0 else None)
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{n} ({comparison.of(n)[0].params:,} params)" for n in names], fontsize=_fs(8))
+    ax.set_yticklabels([f"{n} ({comparison.of(n)[0].params:,} params)" for n in names],
+                       fontsize=scaled_font(8))
     ax.invert_yaxis()
     ax.set(xlim=(0, 1.02), xlabel="accuracy (fraction correct)", title=title)
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=_fs(8), loc="lower left")
+    ax.legend(fontsize=scaled_font(8), loc="lower left")
     fig.tight_layout()
     return fig
 
@@ -430,7 +374,3 @@ def save(fig: plt.Figure, path: str | os.PathLike, dpi: int = 110) -> None:
     """Save a figure as PNG and close it."""
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-
-
-if os.environ.get("FACEKIT_STYLE"):
-    use_style(os.environ["FACEKIT_STYLE"])

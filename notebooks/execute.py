@@ -87,7 +87,9 @@ def record(path: Path, profile: str, seconds: float) -> None:
     import platform
 
     data = json.loads(RECORD.read_text()) if RECORD.exists() else {}
-    data.setdefault("machine", f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU")
+    cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()) \
+        if Path("/proc/cpuinfo").exists() else None
+    data["machine"] = f"{cpu.group(1).strip() if cpu else platform.machine()}, {os.cpu_count()} cores, no GPU"
     data.setdefault(profile, {})[str(path.relative_to(HERE))] = round(seconds, 1)
     RECORD.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 

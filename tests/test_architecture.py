@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "facekit"
 LAYERS: dict[str, float] = {
     "facekit.data": 0, "facekit.synthetic": 1,
     "facekit.models": 1, "facekit.train": 1,
-    "facekit.profiles": 2, "facekit.evaluate": 2,
+    "facekit.profiles": 2, "facekit.evaluate": 2, "facekit.style": 2,
     "facekit.diagnose": 3,
     "facekit.ablation": 4, "facekit.generalize": 4, "facekit.exercises": 4,
     "facekit.plots": 4.5,  # draws what every experiment returns
