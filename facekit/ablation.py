@@ -13,12 +13,62 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import keras
+import numpy as np
+
+from facekit.data import Dataset
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
-from facekit.train import History, fit
+from facekit.train import History, fit, sits_at_chance
 
-__all__ = ["Ablation", "ablate", "summarise", "run_record"]
+__all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "train_variant", "StopWhenCertain",
+           "LEARNS_AT"]
+
+LEARNS_AT = 0.5  # training accuracy that counts as "learns" (8 classes: 4x chance)
+
+
+def outcome(history: History, learns_at: float = LEARNS_AT) -> tuple[str, int | None]:
+    """What a run did: ``("learns", epoch)`` when its training accuracy reached ``learns_at`` (the
+    first such epoch), ``("stuck", None)`` when it sits at ln C (`History.stuck`), else
+    ``("drifting", None)``: below ln C or above it, but not learning."""
+    hit = np.flatnonzero(history["accuracy"] >= learns_at)
+    if hit.size:
+        return "learns", int(hit[0]) + 1
+    return ("stuck" if history.stuck else "drifting"), None
+
+
+class StopWhenCertain(keras.callbacks.Callback):
+    """Stop a run once its outcome is certain: training accuracy reached ``learns_at``, or the loss
+    has sat at ln C for ``patience`` epochs (`facekit.train.sits_at_chance`)."""
+
+    def __init__(self, patience: int = 4, learns_at: float = LEARNS_AT):
+        super().__init__()
+        self.patience, self.learns_at = patience, learns_at
+        self.losses: list[float] = []
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.losses = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        self.losses.append(float(logs.get("loss", float("nan"))))
+        c = int(self.model.output_shape[-1])
+        if float(logs.get("accuracy", 0.0)) >= self.learns_at or (
+                len(self.losses) >= self.patience and sits_at_chance(self.losses, c, self.patience)):
+            self.model.stop_training = True
+
+
+def train_variant(name: str, profile: Profile, train: Dataset, val: Dataset, seed: int, epochs: int,
+                  stop_early: bool = True, callbacks: list[keras.callbacks.Callback] | None = None
+                  ) -> tuple[keras.Model, History]:
+    """The question's network with the one change ``name`` (`facekit.models.VARIANTS`), trained on
+    ``train`` for up to ``epochs`` epochs (stopped once its outcome is certain with ``stop_early``)."""
+    model = question_variant(name, profile.input_shape, train.n_classes, profile.filters, seed=seed)
+    cbs = [*(callbacks or []), *([StopWhenCertain()] if stop_early else [])]
+    return model, fit(model, train, val, epochs=epochs, batch_size=profile.batch_size, seed=seed,
+                      label=name, callbacks=cbs)
 
 
 def run_record(variant: str, seed: int, history: History, seconds: float) -> dict:

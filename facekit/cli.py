@@ -1,4 +1,4 @@
-"""Command line: ``facekit story | synth`` (also ``python -m facekit``)."""
+"""Command line: ``facekit story | synth | doctor`` (also ``python -m facekit``)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,45 @@ def _story(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fail(message: str) -> int:
+    print(f"facekit: {message}", file=sys.stderr)
+    return 2
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when healthy, 1 with findings, 2 on bad input."""
+    from pathlib import Path
+
+    import keras
+
+    from facekit.data import load
+    from facekit.diagnose import doctor
+
+    path = Path(args.model)
+    if not path.is_file():
+        return _fail(f"{path}: no such model file (a .keras file saved with model.save)")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as e:  # noqa: BLE001 - any failure to load is bad input, said in one line
+        return _fail(f"{path}: could not load a Keras model ({type(e).__name__}: {str(e)[:200]})")
+    shape = model.input_shape
+    if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] == shape[2] and shape[3] == 3):
+        return _fail(f"{path}: the model takes {shape}; facekit doctor needs square RGB images (N, S, S, 3)")
+    try:
+        ds = load(args.data, size=int(shape[1]), per_class=args.per_class)
+    except (FileNotFoundError, ValueError) as e:
+        return _fail(f"--data {args.data}: {e}")
+    classes = int(model.output_shape[-1])
+    if ds.n_classes != classes:
+        return _fail(f"--data {args.data}: {ds.n_classes} classes ({', '.join(ds.class_names)}) but the "
+                     f"model has {classes} outputs")
+    print(f"{path.name}: {model.count_params():,} parameters; data: {len(ds)} images of "
+          f"{ds.n_classes} classes at {shape[1]} px from {args.data}")
+    report = doctor(model, ds, trials=args.trials)
+    print(report)
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facekit", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -48,6 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--difficulty", type=float, default=0.5)
     s.set_defaults(func=_synth)
+
+    s = sub.add_parser("doctor", help="diagnose a saved Keras classifier on a folder of images "
+                       "(exit 0 healthy, 1 findings, 2 bad input)")
+    s.add_argument("model", help="a model saved with model.save('model.keras')")
+    s.add_argument("data", help="'synthetic', a UTKFace folder, or a folder laid out as "
+                   "<root>/<class>/<images>")
+    s.add_argument("--trials", action="store_true", help="try each candidate fix on a fresh copy "
+                   "(a minute or two) and rank the suggestions by the measured loss")
+    s.add_argument("--per-class", type=int, default=32, help="images per class to sample (default 32)")
+    s.set_defaults(func=_doctor)
     return p
 
 

@@ -24,8 +24,10 @@ _DROPOUT_AFTER = (2, 3, 4)
 def compile_like_question(model: keras.Model, learning_rate: float = 1e-3,
                           optimizer: str = "adam") -> keras.Model:
     """Compile as the question did: Adam (lr 1e-3), sparse categorical cross-entropy, accuracy.
-    ``optimizer``: 'adam' or 'sgd' (plain SGD)."""
-    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+    ``optimizer``: 'adam', 'sgd' (plain SGD) or 'momentum' (SGD with momentum 0.9)."""
+    optimizers: dict[str, Callable[[float], keras.optimizers.Optimizer]] = {
+        "adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+        "momentum": lambda lr: keras.optimizers.SGD(lr, momentum=0.9)}
     if optimizer not in optimizers:
         raise ValueError(f"optimizer must be one of {sorted(optimizers)}; found {optimizer!r}")
     opt = optimizers[optimizer](learning_rate)
@@ -74,7 +76,7 @@ def question_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes:
     The keyword arguments are the one-change variants: ``filters`` (one width, or one per block),
     ``kernel_initializer`` ('he_normal'), ``batch_norm`` (Conv -> BN -> ReLU), ``blocks`` (convs per
     block, e.g. (1, 1, 1, 1, 1)), ``padding`` ('same'), ``first_layer`` ((filters, kernel), e.g. the
-    answer's (16, 5)), ``use_bias``, ``learning_rate``, ``optimizer`` ('adam' or 'sgd').
+    answer's (16, 5)), ``use_bias``, ``learning_rate``, ``optimizer`` ('adam', 'sgd' or 'momentum').
     ``seed`` makes the initial weights reproducible.
     """
     if seed is not None:

@@ -104,3 +104,16 @@ def _tiny_evaluation():
     labels = np.array([0, 0, 1])
     return Evaluation(("a", "b"), probs, labels, confusion_matrix(labels, probs.argmax(1), 2), {},
                       reliability(probs, labels))
+
+
+def test_outcome_tells_learning_from_stuck_and_drifting():
+    from facekit.ablation import outcome
+    from facekit.train import History
+
+    def history(losses, accs):
+        return History(8, [{"loss": v, "accuracy": a} for v, a in zip(losses, accs)])
+
+    assert outcome(history([2.08, 1.9, 1.2], [0.2, 0.4, 0.6])) == ("learns", 3)
+    assert outcome(history([2.0845, 2.0799], [0.12, 0.125])) == ("stuck", None)
+    assert outcome(history([2.09, 2.03, 1.98], [0.15, 0.2, 0.25])) == ("drifting", None)
+    assert outcome(history([2.93, 2.3, 2.1], [0.1, 0.12, 0.13])) == ("drifting", None)  # above ln 8

@@ -5,7 +5,8 @@
     model.fit(x, y, callbacks=[ChanceAlarm(patience=3)])  # speaks up when the loss sits at ln C
 
 Modules: `probes` (layer statistics, logits, samples) <- `checks` (one measurement each) <-
-`doctor` (runs the checks, ranks the fixes); `callbacks` (`ActivationStats`, `GradientStats`,
+`doctor` (runs the checks, ranks the fixes; with ``trials=True`` it first tries each fix on a
+fresh copy, `trials`); `callbacks` (`ActivationStats`, `GradientStats`,
 `ChanceAlarm`) read through `probes` too. The one-change-at-a-time experiment is
 `facekit.ablation`.
 """
@@ -24,8 +25,9 @@ from facekit.diagnose.checks import (
 )
 from facekit.diagnose.doctor import Report, doctor
 from facekit.diagnose.probes import LayerStats, activation_layers, layer_stats
+from facekit.diagnose.trials import Trial, try_fixes
 
 __all__ = ["Check", "LayerStats", "Report", "loss_at_init", "output_sensitivity", "input_baseline",
            "activation_report", "gradient_report", "overfit_one_batch", "lr_sweep", "doctor",
            "activation_layers", "layer_stats", "signal_gains", "ActivationStats", "GradientStats",
-           "ChanceAlarm"]
+           "ChanceAlarm", "Trial", "try_fixes"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -18,6 +18,7 @@ from facekit.diagnose.checks import (
     overfit_one_batch,
 )
 from facekit.diagnose.probes import ensure_built, sample
+from facekit.diagnose.trials import Trial, try_fixes
 from facekit.train import DataLike
 
 __all__ = ["Report", "doctor"]
@@ -25,12 +26,14 @@ __all__ = ["Report", "doctor"]
 
 @dataclass
 class Report:
-    """What `doctor` found: the checks, where the signal dies, ranked suggestions."""
+    """What `doctor` found: the checks, where the signal dies, ranked suggestions, and (with
+    ``trials=True``) the fixes it tried, each against the unchanged model from the same start."""
 
     model_name: str
     checks: list[Check]
     dying_layers: list[str]
     suggestions: list[str]
+    trials: list[Trial] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -45,10 +48,22 @@ class Report:
         lines += [f"  {c}" for c in self.checks]
         if self.dying_layers:
             lines.append(f"  the signal dies in: {', '.join(self.dying_layers)}")
+        if self.trials:
+            steps = max(len(t.losses) for t in self.trials)
+            lines.append(f"  fixes tried on fresh copies ({steps} steps each, the same images and batches):")
+            lines += [f"    {t}" for t in self.trials]
         if self.suggestions:
-            lines.append("  try, in this order:")
+            lines.append("  try, in this order" + (" (ranked by the trials' measured loss):" if self.trials
+                                                   else ":"))
             lines += [f"    {i}. {s}" for i, s in enumerate(self.suggestions, 1)]
         return "\n".join(lines)
+
+    @property
+    def top_fix(self) -> str | None:
+        """The name of the best fix the trials measured (one that beat the unchanged model), or
+        None without trials or when none helped."""
+        ranked = _ranked(self.trials)
+        return ranked[0].fix if ranked else None
 
     __repr__ = __str__
 
@@ -88,11 +103,42 @@ def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.
     return s
 
 
-def doctor(model: keras.Model, data: DataLike, n: int = 64,
-           overfit_steps: int = 40, sweep: bool = False) -> Report:
+def _ranked(trials: list[Trial], margin: float = 0.02) -> list[Trial]:
+    """Tried fixes whose final loss beat the unchanged model's by more than ``margin``, best first."""
+    base = next((t for t in trials if t.fix == "baseline"), None)
+    if base is None:
+        return []
+    better = [t for t in trials if t.fix != "baseline" and t.tried and t.end < base.end - margin]
+    return sorted(better, key=lambda t: t.end)
+
+
+def _measured(trials: list[Trial], rules: list[str]) -> list[str]:
+    """Suggestions ranked by the trials: fixes that helped (best first, with their numbers), then
+    the rule-based advice that no trial covers, then what was tried and did not help."""
+    base = next(t for t in trials if t.fix == "baseline")
+    helped = _ranked(trials)
+    out = [f"{t.what}: measured loss {t.start:.3f} -> {t.end:.3f} in {len(t.losses)} steps "
+           f"(unchanged: {base.start:.3f} -> {base.end:.3f})" for t in helped]
+    out += [r for r in rules if not any(r.startswith(k) for k in _RULE_FIXES)]
+    out += [f"{t.what} did not beat the unchanged model in {len(t.losses)} steps "
+            f"(loss {t.end:.3f} vs {base.end:.3f})" for t in trials
+            if t.tried and t.fix != "baseline" and t not in helped]
+    return out
+
+
+# the opening words of the rule-based suggestions that a trial tests
+_RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a different learning rate",
+               "lower the learning rate")
+
+
+def doctor(model: keras.Model, data: DataLike, n: int = 64, overfit_steps: int = 40,
+           sweep: bool = False, trials: bool = False, trial_steps: int = 100,
+           trial_images: int = 256) -> Report:
     """Run the checks on ``model`` (untouched: training checks use a copy) and a sample of
     ``data``; return a `Report` (``report.ok``, ``str(report)``). ``sweep=True`` adds the
-    learning-rate sweep (slower)."""
+    learning-rate sweep (slower). ``trials=True`` tries each candidate fix on a fresh copy for
+    ``trial_steps`` steps on the same ``trial_images`` images (`facekit.diagnose.trials`) and
+    ranks the suggestions by the measured loss; without it the suggestions come from rules."""
     x, y = sample(data, max(n, 16))
     ensure_built(model, x)
     run = [loss_at_init(model, (x, y), n), output_sensitivity(model, (x, y), n),
@@ -102,5 +148,8 @@ def doctor(model: keras.Model, data: DataLike, n: int = 64,
     if sweep:
         run.append(lr_sweep(model, (x, y)))
     checks = {c.name: c for c in run}
+    healthy = all(c.ok for c in run)
+    rules = [] if healthy else _suggest(model, checks, x, y)
+    tried = [] if healthy or not trials else try_fixes(model, data, steps=trial_steps, n=trial_images)
     return Report(model.name, run, checks["activations"].values.get("dying", []),
-                  _suggest(model, checks, x, y) if not all(c.ok for c in run) else [])
+                  _measured(tried, rules) if tried else rules, tried)

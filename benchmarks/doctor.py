@@ -1,0 +1,200 @@
+"""Does the doctor's advice work? Apply its top suggestion and train.
+
+    python -m benchmarks.doctor --profile ci --seeds 10        # the question's network
+    python -m benchmarks.doctor --planted                       # two networks facekit did not build
+    python -m benchmarks.doctor --table                         # rebuild benchmarks/results/doctor.md
+
+The question's network: for each seed, train it as the question did (the profile's epochs); if it
+is stuck, ask `facekit.diagnose.doctor(model, data, trials=True)`, take the top-ranked fix (the
+trials' ranking) and the first fix of the rule-only ranking, and train the question's network with
+each fix from a fresh start (the ablation's variant, seed and epochs), recording the outcome
+(`facekit.ablation.outcome`: learns / stuck / drifting). Planted faults: an MLP with a learning rate
+100x too large and a deep plain CNN with a too-small initialisation, on synthetic faces at 32 px;
+the doctor must rank the fix that removes the fault first. Runs append to
+``benchmarks/results/doctor.jsonl``; a rerun skips what is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import keras
+
+OUT = Path(__file__).resolve().parent / "results" / "doctor.jsonl"
+# the doctor's fixes as one-change variants of the question's network (facekit.models.VARIANTS)
+AS_VARIANT = {"he_init": "he_init", "lower_lr": "lr_1e-4", "batch_norm": "batch_norm",
+              "fewer_layers": "fewer_layers"}
+RULE_PREFIX = {"He initialisation": "he_init", "BatchNormalization": "batch_norm",
+               "fewer layers": "fewer_layers", "lower the learning rate": "lower_lr",
+               "a lower learning rate": "lower_lr"}
+
+
+def rule_fix(suggestions: list[str]) -> str | None:
+    """The first rule-based suggestion that names a fix the trials can test."""
+    for s in suggestions:
+        for prefix, fix in RULE_PREFIX.items():
+            if s.startswith(prefix):
+                return fix
+    return None
+
+
+def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dict[str, Any]:
+    from facekit.ablation import outcome, train_variant
+    from facekit.diagnose import doctor
+
+    model, h = train_variant("question", prof, train, val, seed, prof.epochs, stop_early=False)
+    row: dict[str, Any] = {"kind": "question", "profile": prof.name, "seed": seed, "stuck": h.stuck}
+    if not h.stuck:
+        return row
+    report = doctor(model, train, trials=True)
+    row["trials"] = _trials(report)
+    row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(_rules_only(model, train))
+    for key in ("top_fix", "rule_fix"):
+        fix = row[key]
+        if fix is not None:
+            _, hf = train_variant(AS_VARIANT[fix], prof, train, val, seed, epochs)
+            row[key + "_outcome"], row[key + "_epochs_to_learn"] = outcome(hf)
+    return row
+
+
+def _trials(report: Any) -> dict[str, dict[str, Any]]:
+    return {t.fix: {"start": t.start, "end": t.end, "tried": t.tried} for t in report.trials}
+
+
+def _rules_only(model: keras.Model, train: Any) -> list[str]:
+    from facekit.diagnose import doctor
+
+    return doctor(model, train).suggestions
+
+
+def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
+    from facekit.ablation import outcome
+    from facekit.data import make_faces
+    from facekit.diagnose import doctor
+    from facekit.diagnose.trials import FIXES, compile_like
+    from facekit.train import fit
+
+    train, val = make_faces(60, 32, seed=0).split(0.2, seed=0)
+
+    def mlp(lr: float = 0.1) -> keras.Model:
+        m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
+                              keras.layers.Dense(8, activation="softmax")], name="mlp_lr_too_large")
+        m.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+        return m
+
+    def deep_cnn(std: float = 0.01) -> keras.Model:
+        init = keras.initializers.RandomNormal(stddev=std)
+        layers: list[keras.layers.Layer] = [keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255)]
+        for f in (16, 16, 16, 32, 32, 32, 64, 64):
+            layers.append(keras.layers.Conv2D(f, 3, padding="same", activation="relu",
+                                              kernel_initializer=init))
+        layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(8, activation="softmax")]
+        m = keras.Sequential(layers, name="deep_cnn_init_too_small")
+        m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+        return m
+
+    rows = []
+    for name, build, fault_fixes in (("mlp_lr_too_large", mlp, {"lower_lr"}),
+                                     ("deep_cnn_init_too_small", deep_cnn, {"he_init", "batch_norm"})):
+        for seed in range(seeds):
+            keras.utils.set_random_seed(seed)
+            model = build()
+            h = fit(model, train, val, epochs=epochs, seed=seed)
+            report = doctor(model, train, trials=True)
+            top = report.top_fix
+            row = {"kind": name, "seed": seed, "outcome": outcome(h)[0], "top_fix": top,
+                   "fault_fixed_by_top": top in fault_fixes,
+                   "trials": _trials(report)}
+            if top is not None:
+                keras.utils.set_random_seed(seed)
+                fixed, lr = FIXES[top][1](build(), seed, float(model.optimizer.learning_rate))
+                compile_like(fixed, model, lr)
+                row["top_fix_outcome"] = outcome(fit(fixed, train, val, epochs=epochs, seed=seed))[0]
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    q = [r for r in rows if r["kind"] == "question"]
+    if q:
+        stuck = [r for r in q if r["stuck"]]
+        out.append(f"The question's network ({q[0]['profile']} profile): {len(stuck)} of {len(q)} seeds "
+                   "stuck.\n")
+        out.append("| ranking | fix chosen (seeds) | learns after the fix | stuck | drifting | "
+                   "epochs to learn (median) |")
+        out.append("|---|---|---|---|---|---|")
+        for key, name in (("top_fix", "trials (doctor(trials=True))"), ("rule_fix", "rules only")):
+            chosen = [r for r in stuck if r.get(key)]
+            fixes = ", ".join(f"{f} ({sum(r[key] == f for r in chosen)})"
+                              for f in sorted({r[key] for r in chosen}))
+            res = [r.get(key + "_outcome") for r in chosen]
+            eps = [r[key + "_epochs_to_learn"] for r in chosen if r.get(key + "_epochs_to_learn")]
+            out.append(f"| {name} | {fixes or '-'} | {res.count('learns')}/{len(stuck)} | "
+                       f"{res.count('stuck')} | {res.count('drifting')} | "
+                       f"{statistics.median(eps) if eps else '-'} |")
+    p = [r for r in rows if r["kind"] != "question"]
+    if p:
+        out.append("\n| planted fault | seeds | run with the fault | doctor's top fix | top fix removes the "
+                   "fault | learns after the top fix |")
+        out.append("|---|---|---|---|---|---|")
+        for kind in dict.fromkeys(r["kind"] for r in p):
+            rs = [r for r in p if r["kind"] == kind]
+            outcomes = ", ".join(f"{o} {n}" for o in ("learns", "drifting", "stuck")
+                                 if (n := sum(r["outcome"] == o for r in rs)))
+            tops = ", ".join(f"{f} ({sum(r['top_fix'] == f for r in rs)})" for f in
+                             sorted({str(r["top_fix"]) for r in rs}))
+            out.append(f"| {kind} | {len(rs)} | {outcomes} | {tops} | "
+                       f"{sum(r['fault_fixed_by_top'] for r in rs)}/{len(rs)} | "
+                       f"{sum(r.get('top_fix_outcome') == 'learns' for r in rs)}/{len(rs)} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--profile", default="ci")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=12, help="epochs a fixed network may take to learn")
+    p.add_argument("--planted", action="store_true", help="the two planted-fault networks instead")
+    p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
+    args = p.parse_args(argv)
+    rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()] if OUT.exists() else []
+    if not args.table:
+        if args.planted:
+            new = planted_runs(args.seeds, args.epochs)
+        else:
+            from facekit.profiles import get_profile, load_profile_data
+
+            prof = get_profile(args.profile)
+            train, val = load_profile_data(prof)
+            done = {(r.get("profile"), r["seed"]) for r in rows if r["kind"] == "question"}
+            new = []
+            for seed in range(args.seeds):
+                if (prof.name, seed) in done:
+                    continue
+                row = question_run(prof, train, val, seed, args.epochs)
+                new.append(row)
+                print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
+                with OUT.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+        if args.planted:
+            with OUT.open("a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in new)
+        rows += new
+    text = table(rows)
+    OUT.with_suffix(".md").write_text(f"{__doc__.split(chr(10))[0]}\n\n{text}\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

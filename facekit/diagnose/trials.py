@@ -1,0 +1,192 @@
+"""Trials: test each candidate fix before suggesting it. Every trial trains a fresh copy of the
+model (the same initial weights for the same seed) with one change, on the same data sample,
+for the same number of steps, and records the loss of every step. The unchanged copy is the
+baseline, so a fix is judged by what it does against the same start, not by folklore.
+
+Config-level fixes (initialiser, learning rate) work on any Keras model; structural ones
+(BatchNorm after each convolution, fewer convolutions) need a model that is a plain chain of
+layers (Sequential, or functional without branches): for others the trial says it was not tried.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from facekit.diagnose.probes import act_name, ensure_built, sample
+from facekit.train import DataLike
+
+__all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like"]
+
+
+@dataclass
+class Trial:
+    """One fix tried for ``steps`` steps: the loss of every step (``losses``), the sample accuracy
+    at the end, or ``why_not`` when it could not be tried on this model."""
+
+    fix: str
+    what: str
+    losses: list[float] = field(default_factory=list)
+    accuracy: float = math.nan
+    why_not: str = ""
+
+    @property
+    def tried(self) -> bool:
+        return not self.why_not
+
+    @property
+    def start(self) -> float:
+        return float(np.mean(self.losses[:5])) if self.losses else math.nan
+
+    @property
+    def end(self) -> float:
+        """The mean loss of the last 10 steps (one batch's loss is noisy)."""
+        return float(np.mean(self.losses[-10:])) if self.losses else math.nan
+
+    def __str__(self) -> str:
+        if not self.tried:
+            return f"{self.fix}: not tried - {self.why_not}"
+        return (f"{self.fix}: loss {self.start:.3f} -> {self.end:.3f} in {len(self.losses)} steps, "
+                f"accuracy {self.accuracy:.2f} on the sample")
+
+
+# ----------------------------------------------------------------------------- rebuilding
+
+def _is_conv(layer: keras.layers.Layer) -> bool:
+    return isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D)
+
+
+def _as_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
+    """The model's layers in order when it is a plain chain (each layer feeds the next), else None."""
+    layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
+    if isinstance(model, keras.Sequential):
+        return layers
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return None
+    previous = model.inputs[0]
+    for la in layers:
+        nodes = la._inbound_nodes  # noqa: SLF001 - Keras has no public graph walker
+        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or nodes[0].input_tensors[0] is not previous:
+            return None
+        previous = nodes[0].output_tensors[0]
+    return layers
+
+
+def _fresh(layer: keras.layers.Layer, **changes: Any) -> keras.layers.Layer:
+    cfg = layer.get_config()
+    cfg.pop("name", None)  # new names: Keras makes them unique
+    cfg.update(changes)
+    return type(layer).from_config(cfg)
+
+
+def rebuild(model: keras.Model, *, kernel_initializer: str | None = None, batch_norm: bool = False,
+            fewer_layers: bool = False, seed: int = 0) -> keras.Model:
+    """A copy of ``model`` with fresh weights (drawn with ``seed``) and the given changes.
+
+    ``kernel_initializer`` replaces the initialiser of every layer that has one (any model);
+    ``batch_norm`` puts BatchNormalization between each convolution and its activation;
+    ``fewer_layers`` keeps only the first convolution of each run of convolutions (between
+    poolings). The structural changes raise ValueError when the model is not a plain chain.
+    """
+    keras.utils.set_random_seed(seed)
+    if not (batch_norm or fewer_layers):
+        clone = keras.models.clone_model(
+            model, clone_function=lambda la: _fresh(la, kernel_initializer=kernel_initializer)
+            if kernel_initializer and "kernel_initializer" in la.get_config() else _fresh(la))
+        return clone
+    chain = _as_chain(model)
+    if chain is None:
+        raise ValueError("the model is not a plain chain of layers (branches or several inputs)")
+    convs = [la for la in chain if _is_conv(la)]
+    if not convs:
+        raise ValueError("the model has no convolutions to change")
+    if batch_norm and any(isinstance(la, keras.layers.BatchNormalization) for la in chain):
+        raise ValueError("the model already has BatchNormalization")
+    out: list[keras.layers.Layer] = []
+    previous_conv = False
+    for la in chain:
+        conv = _is_conv(la)
+        if fewer_layers and conv and previous_conv:
+            continue  # a second convolution in a row
+        if not isinstance(la, keras.layers.Dropout):
+            previous_conv = conv or (previous_conv and not isinstance(
+                la, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D))
+        if batch_norm and conv:
+            act = act_name(la) or "linear"
+            out += [_fresh(la, activation="linear", use_bias=False), keras.layers.BatchNormalization()]
+            if act != "linear":
+                out.append(keras.layers.Activation(act))
+            continue
+        out.append(_fresh(la, kernel_initializer=kernel_initializer)
+                   if kernel_initializer and "kernel_initializer" in la.get_config() else _fresh(la))
+    if fewer_layers and sum(_is_conv(la) for la in out) == len(convs):
+        raise ValueError("no two convolutions in a row to thin out")
+    new = keras.Sequential([keras.Input(model.input_shape[1:]), *out], name=f"{model.name}_rebuilt")
+    if new.output_shape != model.output_shape:
+        raise ValueError(f"the changed model's output {new.output_shape} differs from {model.output_shape}")
+    return new
+
+
+# ----------------------------------------------------------------------------- the trials
+
+def _learning_rate(model: keras.Model) -> float:
+    opt = getattr(model, "optimizer", None)
+    return float(np.asarray(opt.learning_rate)) if opt is not None else 1e-3
+
+
+def compile_like(new: keras.Model, model: keras.Model, learning_rate: float) -> keras.Model:
+    """Compile ``new`` with ``model``'s optimizer (a fresh one, at ``learning_rate``) and loss."""
+    opt = getattr(model, "optimizer", None)
+    cfg = opt.get_config() if opt is not None else keras.optimizers.Adam().get_config()
+    cfg["learning_rate"] = learning_rate
+    new.compile(optimizer=type(opt or keras.optimizers.Adam()).from_config(cfg),
+                loss=model.loss or "sparse_categorical_crossentropy", metrics=["accuracy"],
+                jit_compile=False)
+    return new
+
+
+# name -> (what it changes, how to build the trial model from (model, seed, learning rate))
+FIXES: dict[str, tuple[str, Callable[[keras.Model, int, float], tuple[keras.Model, float]]]] = {
+    "baseline": ("the model unchanged, fresh weights", lambda m, s, lr: (rebuild(m, seed=s), lr)),
+    "he_init": ("He-normal initialisation (kernel_initializer='he_normal')",
+                lambda m, s, lr: (rebuild(m, kernel_initializer="he_normal", seed=s), lr)),
+    "lower_lr": ("learning rate / 10", lambda m, s, lr: (rebuild(m, seed=s), lr / 10)),
+    "batch_norm": ("BatchNormalization between each convolution and its activation",
+                   lambda m, s, lr: (rebuild(m, batch_norm=True, seed=s), lr)),
+    "fewer_layers": ("only the first convolution of each run of convolutions",
+                     lambda m, s, lr: (rebuild(m, fewer_layers=True, seed=s), lr)),
+}
+
+
+def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None, steps: int = 100,
+              batch_size: int = 16, n: int = 256, seed: int = 0) -> list[Trial]:
+    """Try each fix of `FIXES` (and the baseline) on a fresh copy of ``model``: ``steps`` training
+    steps on batches drawn from the same ``n`` images, every trial seeing the same batches.
+    The model itself is untouched. Returns the trials, baseline first."""
+    x, y = sample(data, n, seed)
+    ensure_built(model, x)
+    lr = _learning_rate(model)
+    order = np.random.default_rng(seed).integers(0, len(x), (steps, min(batch_size, len(x))))
+    trials = []
+    for name in ["baseline", *[f for f in (fixes or list(FIXES)) if f != "baseline"]]:
+        what, make = FIXES[name]
+        trial = Trial(name, what if name != "lower_lr" else f"learning rate {lr:g} -> {lr / 10:g}")
+        try:
+            copy, rate = make(model, seed, lr)
+        except ValueError as e:
+            trial.why_not = str(e)
+            trials.append(trial)
+            continue
+        compile_like(copy, model, rate)
+        for idx in order:
+            copy.reset_metrics()
+            trial.losses.append(float(np.ravel(copy.train_on_batch(x[idx], y[idx]))[0]))
+        probs = np.asarray(copy.predict(x, batch_size=64, verbose=0))
+        trial.accuracy = float(np.mean(probs.argmax(-1) == y))
+        trials.append(trial)
+    return trials
