@@ -71,19 +71,29 @@ def train_variant(name: str, profile: Profile, train: Dataset, val: Dataset, see
                       label=name, callbacks=cbs)
 
 
-def run_record(variant: str, seed: int, history: History, seconds: float) -> dict:
+def run_record(variant: str, seed: int, history: History, seconds: float) -> dict[str, Any]:
     """One run's numbers, as ``benchmarks/results/*.jsonl`` stores them."""
+    what, learned_at = outcome(history)
     return {"variant": variant, "seed": seed, "final_loss": history.final("loss"),
             "final_acc": history.final("accuracy"), "val_acc": history.final("val_accuracy"),
-            "stuck": history.stuck, "s_per_epoch": seconds / max(len(history.epochs), 1),
-            "losses": [round(float(v), 5) for v in history["loss"]]}
+            "stuck": history.stuck, "outcome": what, "epochs_to_learn": learned_at,
+            "epochs_run": len(history.epochs), "s_per_epoch": seconds / max(len(history.epochs), 1),
+            "losses": [round(float(v), 5) for v in history["loss"]],
+            "accuracy": [round(float(v), 4) for v in history["accuracy"]]}
 
 
-def summarise(variant: str, runs: list[dict]) -> dict:
-    """The table row of one variant: runs, stuck runs, medians of final loss, val accuracy and
-    seconds per epoch."""
+def summarise(variant: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The table row of one variant: runs, how many learn / sit at ln C / drift (`outcome`; runs
+    recorded before outcomes existed count as learning when their final accuracy is >= LEARNS_AT),
+    median epochs to learn, medians of final loss, val accuracy and seconds per epoch."""
+    outcomes = [r.get("outcome") or ("stuck" if r["stuck"] else
+                                     "learns" if r.get("final_acc", 0) >= LEARNS_AT else "drifting")
+                for r in runs]
+    learned = [r["epochs_to_learn"] for r in runs if r.get("epochs_to_learn")]
     return {"variant": variant, "change": VARIANTS[variant][0], "runs": len(runs),
-            "stuck": sum(bool(r["stuck"]) for r in runs),
+            "learns": outcomes.count("learns"), "stuck": outcomes.count("stuck"),
+            "drifting": outcomes.count("drifting"),
+            "epochs_to_learn": float(statistics.median(learned)) if learned else None,
             "final_loss": float(statistics.median(r["final_loss"] for r in runs)),
             "val_acc": float(statistics.median(r["val_acc"] for r in runs)),
             "s_per_epoch": float(statistics.median(r["s_per_epoch"] for r in runs))}
@@ -114,16 +124,31 @@ class Ablation:
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | |" for name, why in self.skipped]
         return "\n".join(out)
 
+    def outcome_table(self) -> str:
+        """The three-outcome table: how many runs learn, sit at ln C, or drift."""
+        out = ["| variant | change | learns | stuck | drifting | epochs to learn | final loss | val acc "
+               "| s/epoch |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in self.rows:
+            n, e = r["runs"], r["epochs_to_learn"]
+            learned = "-" if e is None else f"{e:g}"
+            out.append(f"| {r['variant']} | {r['change']} | {r['learns']}/{n} | {r['stuck']}/{n} | "
+                       f"{r['drifting']}/{n} | {learned} | {r['final_loss']:.3f} | "
+                       f"{r['val_acc']:.2f} | {r['s_per_epoch']:.1f} |")
+        out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | | | | |"
+                for name, why in self.skipped]
+        return "\n".join(out)
+
     def __str__(self) -> str:
         return self.table()
 
 
 def ablate(variants: list[str] | None = None, profile: str | Profile | None = None,
            seeds: tuple[int, ...] | None = None, data: str = "synthetic", epochs: int | None = None,
-           verbose: bool = False) -> Ablation:
+           stop_early: bool = False, verbose: bool = False) -> Ablation:
     """The question's network with one change at a time (`facekit.models.VARIANTS`), each over
     ``seeds``, on the profile's data. A variant the input size cannot take (``first_5x5`` below
-    98 px) is not run and is listed in ``Ablation.skipped`` and the table."""
+    98 px) is not run and is listed in ``Ablation.skipped`` and the table. ``stop_early`` ends a run
+    once its outcome is certain (`StopWhenCertain`)."""
     prof = get_profile(profile)
     seeds = seeds or prof.seeds
     epochs = epochs or prof.epochs
@@ -142,14 +167,14 @@ def ablate(variants: list[str] | None = None, profile: str | Profile | None = No
         runs, hs = [], []
         for s in seeds:
             t = time.perf_counter()
-            model = question_variant(name, prof.input_shape, train.n_classes, prof.filters, seed=s)
-            h = fit(model, train, val, epochs=epochs, batch_size=prof.batch_size, seed=s, label=name)
+            _, h = train_variant(name, prof, train, val, s, epochs, stop_early=stop_early)
             runs.append(run_record(name, s, h, time.perf_counter() - t))
             hs.append(h)
         row = summarise(name, runs)
         result.rows.append(row)
         result.histories[name] = hs
         if verbose:
-            print(f"{name:16s} stuck {row['stuck']}/{row['runs']}  loss {row['final_loss']:.3f}  "
-                  f"val acc {row['val_acc']:.2f}  {row['s_per_epoch']:.1f} s/epoch", flush=True)
+            print(f"{name:16s} learns {row['learns']}/{row['runs']}, stuck {row['stuck']}, drifting "
+                  f"{row['drifting']}  loss {row['final_loss']:.3f}  val acc {row['val_acc']:.2f}  "
+                  f"{row['s_per_epoch']:.1f} s/epoch", flush=True)
     return result

@@ -171,3 +171,17 @@ def test_ablation_from_jsonl_counts_and_takes_medians(tmp_path):
     assert rows["question"]["stuck"] == rows["question"]["runs"] == 4
     assert rows["question"]["final_loss"] == pytest.approx(2.07975)  # the median of an even count
     assert rows["he_init"]["stuck"] == 0 and rows["he_init"]["val_acc"] == 0.5
+
+
+def test_ablation_counts_three_outcomes_and_epochs_to_learn(tmp_path):
+    from facekit.ablation import Ablation
+
+    runs = [{"variant": "lr_1e-4", "stuck": False, "outcome": o, "epochs_to_learn": e, "final_loss": 1.0,
+             "val_acc": 0.5, "s_per_epoch": 1.0}
+            for o, e in (("learns", 4), ("learns", 6), ("drifting", None), ("stuck", None))]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
+    a = Ablation.from_jsonl(path)
+    row = a.rows[0]
+    assert (row["learns"], row["stuck"], row["drifting"], row["epochs_to_learn"]) == (2, 1, 1, 5.0)
+    assert "| lr_1e-4 | Adam learning rate 1e-4 instead of 1e-3 | 2/4 | 1/4 | 1/4 | 5 |" in a.outcome_table()
