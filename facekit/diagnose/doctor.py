@@ -7,16 +7,8 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from facekit.diagnose.checks import (
-    Check,
-    activation_report,
-    gradient_report,
-    input_baseline,
-    loss_at_init,
-    lr_sweep,
-    output_sensitivity,
-    overfit_one_batch,
-)
+import facekit.diagnose.checks as measure
+from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import ensure_built, sample
 from facekit.diagnose.trials import Trial, try_fixes
 from facekit.train import DataLike
@@ -141,12 +133,12 @@ def doctor(model: keras.Model, data: DataLike, n: int = 64, overfit_steps: int =
     ranks the suggestions by the measured loss; without it the suggestions come from rules."""
     x, y = sample(data, max(n, 16))
     ensure_built(model, x)
-    run = [loss_at_init(model, (x, y), n), output_sensitivity(model, (x, y), n),
-           input_baseline(model, (x, y), n), activation_report(model, (x, y), min(n, 32)),
-           gradient_report(model, (x, y), min(n, 32)),
-           overfit_one_batch(model, (x, y), 16, overfit_steps)]
+    run = [measure.loss_at_init(model, (x, y), n), measure.output_sensitivity(model, (x, y), n),
+           measure.input_baseline(model, (x, y), n), measure.activation_report(model, (x, y), min(n, 32)),
+           measure.gradient_report(model, (x, y), min(n, 32)),
+           measure.overfit_one_batch(model, (x, y), 16, overfit_steps)]
     if sweep:
-        run.append(lr_sweep(model, (x, y)))
+        run.append(measure.lr_sweep(model, (x, y)))
     checks = {c.name: c for c in run}
     healthy = all(c.ok for c in run)
     rules = [] if healthy else _suggest(model, checks, x, y)
