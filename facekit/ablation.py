@@ -8,6 +8,7 @@ wrote. Both summarise runs with the same function, so a table means the same thi
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -41,7 +42,9 @@ def outcome(history: History, learns_at: float = LEARNS_AT) -> tuple[str, int | 
 
 class StopWhenCertain(keras.callbacks.Callback):
     """Stop a run once its outcome is certain: training accuracy reached ``learns_at``, or the loss
-    has sat at ln C for ``patience`` epochs (`facekit.train.sits_at_chance`)."""
+    has sat at ln C for ``patience`` epochs (`facekit.train.sits_at_chance`) without going below it.
+    A network whose output ignores the image cannot score below the label entropy (ln C on balanced
+    data), so a loss under ln C - 0.001 means it is learning, however slowly: it trains on."""
 
     def __init__(self, patience: int = 4, learns_at: float = LEARNS_AT):
         super().__init__()
@@ -55,8 +58,10 @@ class StopWhenCertain(keras.callbacks.Callback):
         logs = logs or {}
         self.losses.append(float(logs.get("loss", float("nan"))))
         c = int(self.model.output_shape[-1])
+        window = self.losses[-self.patience:]
         if float(logs.get("accuracy", 0.0)) >= self.learns_at or (
-                len(self.losses) >= self.patience and sits_at_chance(self.losses, c, self.patience)):
+                len(window) == self.patience and sits_at_chance(window, c, self.patience)
+                and min(window) >= math.log(c) - 0.001):
             self.model.stop_training = True
 
 

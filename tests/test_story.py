@@ -117,3 +117,25 @@ def test_outcome_tells_learning_from_stuck_and_drifting():
     assert outcome(history([2.0845, 2.0799], [0.12, 0.125])) == ("stuck", None)
     assert outcome(history([2.09, 2.03, 1.98], [0.15, 0.2, 0.25])) == ("drifting", None)
     assert outcome(history([2.93, 2.3, 2.1], [0.1, 0.12, 0.13])) == ("drifting", None)  # above ln 8
+
+
+def test_stop_when_certain_stops_stuck_and_learning_runs_but_not_slow_learners():
+    import keras
+
+    from facekit.ablation import StopWhenCertain
+
+    def run(epochs):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="softmax")])
+        model.stop_training = False
+        stop = StopWhenCertain(patience=3)
+        stop.set_model(model)
+        stop.on_train_begin()
+        for e, (loss, acc) in enumerate(epochs):
+            stop.on_epoch_end(e, {"loss": loss, "accuracy": acc})
+            if model.stop_training:
+                return e + 1
+        return None
+
+    assert run([(2.0845, 0.1), (2.0809, 0.12), (2.0802, 0.12), (2.0799, 0.12), (2.0797, 0.12)]) == 3
+    assert run([(2.0, 0.3), (1.5, 0.45), (1.2, 0.55), (1.0, 0.6)]) == 3
+    assert run([(2.083, 0.1), (2.080, 0.12), (2.078, 0.14), (2.077, 0.15), (2.070, 0.2)]) is None
