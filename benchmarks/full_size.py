@@ -51,7 +51,8 @@ def main() -> int:
                    f"{r['loss']:.4f} | {r['spread']:.2g} | {r['rms_first']:.3g} -> {r['rms_last']:.3g} | "
                    f"{r['rms_drop']:.0f}x | {r['max_dead']:.0%} | {r['grad_conv1']:.2g} / "
                    f"{r['grad_output']:.2g} | {r['seconds']:.0f} |")
-    text = (f"{__doc__.split(chr(10))[0]}\n\nRegenerate: `python -m benchmarks.full_size` "
+    title = (__doc__ or "").split("\n\n")[0].replace("\n", " ")
+    text = (f"{title}\n\nRegenerate: `python -m benchmarks.full_size` "
             f"({platform.machine()}, {os.cpu_count()} CPUs, seed 0 weights, synthetic faces, "
             "64 images for loss and spread, 16 for activations, 4 for gradients).\n\n"
             + "\n".join(out) + "\n")
