@@ -53,7 +53,7 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
         return row
     report = doctor(model, train, trials=True)
     row["trials"] = _trials(report)
-    row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(_rules_only(model, train))
+    row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(report.rules)
     for key in ("top_fix", "rule_fix"):
         fix = row[key]
         if fix is not None:
@@ -64,12 +64,6 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
 
 def _trials(report: Any) -> dict[str, dict[str, Any]]:
     return {t.fix: {"start": t.start, "end": t.end, "tried": t.tried} for t in report.trials}
-
-
-def _rules_only(model: keras.Model, train: Any) -> list[str]:
-    from facekit.diagnose import doctor
-
-    return doctor(model, train).suggestions
 
 
 def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:

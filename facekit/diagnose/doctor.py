@@ -26,6 +26,7 @@ class Report:
     dying_layers: list[str]
     suggestions: list[str]
     trials: list[Trial] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)  # the rule-based suggestions, before any trial
 
     @property
     def ok(self) -> bool:
@@ -144,4 +145,4 @@ def doctor(model: keras.Model, data: DataLike, n: int = 64, overfit_steps: int =
     rules = [] if healthy else _suggest(model, checks, x, y)
     tried = [] if healthy or not trials else try_fixes(model, data, steps=trial_steps, n=trial_images)
     return Report(model.name, run, checks["activations"].values.get("dying", []),
-                  _measured(tried, rules) if tried else rules, tried)
+                  _measured(tried, rules) if tried else rules, tried, rules)
