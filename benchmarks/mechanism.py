@@ -125,7 +125,7 @@ def run_one(profile: Any, train: Any, val: Any, lr: float, optimizer: str, init:
     return {"profile": profile.name, "filters": profile.filters, "size": profile.size, "lr": lr,
             "optimizer": optimizer, "init": init, "seed": seed, "outcome": what,
             "switch": list(switch) if switch else None,
-            "epochs_to_learn": learned_at, "epochs_run": len(hist.epochs),
+            "epochs_to_learn": learned_at, "epochs_run": len(hist.epochs), "max_epochs": epochs,
             "losses": [round(float(v), 5) for v in hist["loss"]],
             "accuracy": [round(float(v), 4) for v in hist["accuracy"]],
             "val_accuracy": [round(float(v), 4) for v in hist["val_accuracy"]],

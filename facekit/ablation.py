@@ -1,7 +1,7 @@
 """One change at a time: the question's network with each change of `facekit.models.VARIANTS`,
 over several seeds, on a profile's data. Answers "which change un-sticks it?" with a table.
 
-`ablate` runs it; `Ablation.from_jsonl` reads the runs ``python -m benchmarks.reproduction``
+`ablate` runs it; `Ablation.from_jsonl` reads the runs ``python -m benchmarks.ablation``
 wrote. Both summarise runs with the same function, so a table means the same thing either way.
 """
 
@@ -101,7 +101,12 @@ def summarise(variant: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
             "epochs_to_learn": float(statistics.median(learned)) if learned else None,
             "final_loss": float(statistics.median(r["final_loss"] for r in runs)),
             "val_acc": float(statistics.median(r["val_acc"] for r in runs)),
-            "s_per_epoch": float(statistics.median(r["s_per_epoch"] for r in runs))}
+            "s_per_epoch": _median_or_nan([r.get("s_per_epoch") for r in runs])}
+
+
+def _median_or_nan(values: list[float | None]) -> float:
+    known = [float(v) for v in values if v is not None]
+    return float(statistics.median(known)) if known else math.nan
 
 
 @dataclass
@@ -112,14 +117,21 @@ class Ablation:
     rows: list[dict]
     histories: dict[str, list[History]] = field(default_factory=dict)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    runs: dict[str, list[dict]] = field(default_factory=dict)  # per variant: each run's record
+
+    def curves(self, variant: str) -> list[tuple[list[float], str]]:
+        """Each run's training loss per epoch and its outcome (learns / stuck / drifting)."""
+        return [(list(r["losses"]), r.get("outcome") or ("stuck" if r["stuck"] else "drifting"))
+                for r in self.runs.get(variant, []) if r.get("losses")]
 
     @classmethod
     def from_jsonl(cls, path: str | os.PathLike) -> Ablation:
-        """The table from runs written by ``python -m benchmarks.reproduction --variants ...``
-        (one JSON object a run)."""
+        """The table from runs written by ``python -m benchmarks.ablation`` (one JSON object a
+        run), keeping each run's record for `curves`."""
         runs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
         names = dict.fromkeys(r["variant"] for r in runs)
-        return cls([summarise(n, [r for r in runs if r["variant"] == n]) for n in names])
+        by = {n: [r for r in runs if r["variant"] == n] for n in names}
+        return cls([summarise(n, rs) for n, rs in by.items()], runs=by)
 
     def table(self) -> str:
         out = ["| variant | change | stuck | final loss | val acc | s/epoch |", "|---|---|---|---|---|---|"]
@@ -136,9 +148,10 @@ class Ablation:
         for r in self.rows:
             n, e = r["runs"], r["epochs_to_learn"]
             learned = "-" if e is None else f"{e:g}"
+            secs = "-" if math.isnan(r["s_per_epoch"]) else f"{r['s_per_epoch']:.1f}"
             out.append(f"| {r['variant']} | {r['change']} | {r['learns']}/{n} | {r['stuck']}/{n} | "
                        f"{r['drifting']}/{n} | {learned} | {r['final_loss']:.3f} | "
-                       f"{r['val_acc']:.2f} | {r['s_per_epoch']:.1f} |")
+                       f"{r['val_acc']:.2f} | {secs} |")
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | | | | |"
                 for name, why in self.skipped]
         return "\n".join(out)
@@ -178,6 +191,7 @@ def ablate(variants: list[str] | None = None, profile: str | Profile | None = No
         row = summarise(name, runs)
         result.rows.append(row)
         result.histories[name] = hs
+        result.runs[name] = runs
         if verbose:
             print(f"{name:16s} learns {row['learns']}/{row['runs']}, stuck {row['stuck']}, drifting "
                   f"{row['drifting']}  loss {row['final_loss']:.3f}  val acc {row['val_acc']:.2f}  "

@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
     from facekit.train import History
 
 __all__ = ["use_style", "current_style", "show_grid", "show_batch", "plot_history", "plot_histories",
-           "plot_layer_stats", "color_dim",
-           "plot_grad_norms", "plot_lr_sweep", "plot_ablation", "plot_stats_over_training", "plot_confusion",
+           "plot_layer_stats", "color_dim", "plot_grad_norms", "plot_lr_sweep", "plot_ablation",
+           "plot_mechanism", "plot_stats_over_training", "plot_confusion",
            "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save"]
 
 def show_grid(ds: Dataset, per_class: int = 3, title: str | None = None) -> plt.Figure:
@@ -236,22 +236,72 @@ def plot_lr_sweep(check: Check, title: str = "learning-rate sweep") -> plt.Figur
     return fig
 
 
-def plot_ablation(ablation: Ablation, title: str = "one change at a time: which one un-sticks the network?"
-                  ) -> plt.Figure:
-    """Share of seeds stuck at chance (bars) and median validation accuracy (markers) for each
-    variant of `facekit.ablation.ablate`."""
-    rows = ablation.rows
-    y = np.arange(len(rows))
-    fig, ax = subplots(figsize=(8, 0.45 * len(rows) + 1.4))
-    ax.barh(y, [r["stuck"] / r["runs"] for r in rows], color="#c0392b", hatch="//", alpha=0.8,
-            label="share of seeds stuck at ln C")
-    ax.plot([r["val_acc"] for r in rows], y, "o", color="#1f4e9c", label="median val accuracy")
-    ax.set_yticks(y)
-    ax.set_yticklabels([r["variant"] for r in rows])
-    ax.invert_yaxis()
-    ax.set(xlim=(0, 1.02), xlabel="share of seeds stuck / validation accuracy (0-1)", title=title)
-    ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=scaled_font(8), loc="lower right")
+OUTCOME_COLORS = {"learns": "#1a7f37", "drifting": "#d97706", "stuck": "#c0392b"}
+
+
+def plot_ablation(ablation: Ablation, n_classes: int = 8,
+                  title: str = "one change at a time: training loss of every seed") -> plt.Figure:
+    """One panel per variant: each run's training loss per epoch, coloured by its outcome (learns /
+    drifting / stuck, `facekit.ablation.outcome`), against the ln C line where a guess sits."""
+    names = [r["variant"] for r in ablation.rows]
+    cols = min(4, len(names))
+    rows_n = math.ceil(len(names) / cols)
+    fig, axes = subplots(rows_n, cols, figsize=(3.1 * cols, 2.5 * rows_n + 0.8), sharex=True, sharey=True,
+                         squeeze=False)
+    chance = math.log(n_classes)
+    for ax, row in zip(axes.flat, ablation.rows):
+        for losses, what in ablation.curves(row["variant"]):
+            ax.plot(range(1, len(losses) + 1), losses, color=OUTCOME_COLORS.get(what, "grey"),
+                    lw=scaled_line(1.3), alpha=0.75)
+        ax.axhline(chance, **REF)
+        counts = ", ".join(f"{row[k]} {k}" for k in ("learns", "drifting", "stuck") if row.get(k))
+        ax.set_title(f"{row['variant']}\n{counts}", fontsize=scaled_font(9))
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("training loss")
+    handles = [plt.Line2D([], [], color=c, lw=2, label=k) for k, c in OUTCOME_COLORS.items()]
+    handles.append(plt.Line2D([], [], **REF, label=f"ln {n_classes} (a guess)"))
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=scaled_font(9), frameon=False)
+    fig.suptitle(title, fontsize=scaled_font(11))
+    fig.tight_layout(rect=(0, 0.4 / (2.5 * rows_n + 0.8), 1, 1))
+    return fig
+
+
+def plot_mechanism(runs: Sequence[dict], deep: int = 4,
+                   title: str = "the first epoch, batch by batch (median over seeds, band: middle half)"
+                   ) -> plt.Figure:
+    """The mechanism study's per-batch records (``benchmarks/results/mechanism.jsonl``), one line per
+    configuration: dead-channel share and mean bias of the last ``deep`` ReLU layers, and the logit
+    spread across images."""
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        label = f"{r['optimizer'].replace('adam', 'Adam')} lr {r['lr']:g}, " + r["init"].split("_")[0].title()
+        groups.setdefault(label, []).append(r)
+    fig, axes = subplots(1, 3, figsize=(13, 3.9))
+    panels = (("dead", f"dead channels, last {deep} conv layers (share)", False),
+              ("bias_mean", f"mean bias, last {deep} conv layers", False),
+              ("spread", "logit spread across images (log)", True))
+    colors = plt.get_cmap("tab10")
+    for i, (label, rs) in enumerate(groups.items()):
+        n = min(len(r["batches"]) for r in rs)
+        for ax, (key, name, log) in zip(axes, panels):
+            vals = np.array([[np.mean(b[key][-deep:]) if isinstance(b[key], list) else b[key]
+                              for b in r["batches"][:n]] for r in rs])
+            q1, med, q3 = np.percentile(vals, [25, 50, 75], axis=0)
+            steps = np.arange(n)
+            ax.plot(steps, med, color=colors(i), lw=scaled_line(2), label=f"{label} ({len(rs)} seeds)")
+            ax.fill_between(steps, q1, q3, color=colors(i), alpha=0.2)
+            ax.set(title=name, xlabel="batches trained")
+            if log:
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+    axes[1].axhline(0, **REF)
+    axes[0].legend(fontsize=scaled_font(8), loc="upper left")
+    fig.suptitle(title, fontsize=scaled_font(11))
     fig.tight_layout()
     return fig
 

@@ -103,10 +103,11 @@ def test_overfit_one_batch_and_lr_sweep_on_a_healthy_model():
     assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights()))  # model untouched
 
 
-def test_lr_sweep_on_a_dead_network_says_the_learning_rate_is_not_the_problem():
+def test_lr_sweep_on_a_dead_network_cannot_pick_a_rate_and_does_not_clear_it():
     x, y = digits()
     check = lr_sweep(small_cnn(bias=-100.0, dense_zero=True), (x, y), steps=30, lr_max=1e-2)
-    assert not check.ok and "not the problem" in check.verdict
+    assert not check.ok and "cannot pick one" in check.verdict
+    assert "not the problem" not in check.verdict  # chapter 03: a lower rate does help the question net
 
 
 def test_chance_alarm_fires_on_a_stuck_history_only():
@@ -185,3 +186,40 @@ def test_ablation_counts_three_outcomes_and_epochs_to_learn(tmp_path):
     row = a.rows[0]
     assert (row["learns"], row["stuck"], row["drifting"], row["epochs_to_learn"]) == (2, 1, 1, 5.0)
     assert "| lr_1e-4 | Adam learning rate 1e-4 instead of 1e-3 | 2/4 | 1/4 | 1/4 | 5 |" in a.outcome_table()
+
+
+def test_ablation_keeps_each_runs_curve_and_tolerates_runs_without_timings(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from facekit import plots
+    from facekit.ablation import Ablation
+
+    runs = [{"variant": "question", "stuck": True, "outcome": "stuck", "epochs_to_learn": None,
+             "final_loss": 2.0799, "val_acc": 0.125, "s_per_epoch": None, "losses": [2.085, 2.080, 2.0799]},
+            {"variant": "batch_norm", "stuck": False, "outcome": "learns", "epochs_to_learn": 2,
+             "final_loss": 1.2, "val_acc": 0.4, "s_per_epoch": 3.0, "losses": [2.5, 1.2]}]
+    path = tmp_path / "runs.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
+    a = Ablation.from_jsonl(path)
+    assert a.curves("batch_norm") == [([2.5, 1.2], "learns")] and a.curves("he_init") == []
+    assert "| question |" in a.outcome_table() and "| 2.080 | 0.12 | - |" in a.outcome_table()
+    fig = plots.plot_ablation(a)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["question\n1 stuck", "batch_norm\n1 learns"]
+    plt.close(fig)
+
+
+def test_plot_mechanism_draws_one_line_per_configuration():
+    import matplotlib.pyplot as plt
+
+    from facekit import plots
+
+    def run(lr, seed):
+        batches = [{"dead": [0.1 * i] * 10, "bias_mean": [-1e-4 * i] * 10, "spread": 1e-3 / (i + 1)}
+                   for i in range(5)]
+        return {"optimizer": "adam", "init": "glorot_uniform", "lr": lr, "seed": seed, "batches": batches}
+
+    fig = plots.plot_mechanism([run(1e-3, 0), run(1e-3, 1), run(1e-4, 0)])
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 3, 2]  # the bias panel has its 0 line
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == "Adam lr 0.001, Glorot (2 seeds)"
+    plt.close(fig)

@@ -147,8 +147,8 @@ class ChanceAlarm(keras.callbacks.Callback):
         if self.verbose:
             print(f"ChanceAlarm: the loss has stayed at ln {c} = {math.log(c):.3f} (+/- {2 * self.eps:g}) "
                   f"for {self.patience} epochs - the network predicts the same thing for every "
-                  "image. Next: facekit.diagnose.doctor(model, data) - output_sensitivity, "
-                  "activation_report (where the signal dies), gradient_report; then try He "
-                  "init, BatchNorm or fewer layers.", flush=True)
+                  "image. Next: facekit.diagnose.doctor(model, data, trials=True) measures where the "
+                  "signal dies and tries each fix (BatchNorm, fewer layers, a lower learning rate, "
+                  "He init) on a copy before suggesting it.", flush=True)
         if self.stop:
             self.model.stop_training = True

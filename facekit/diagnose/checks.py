@@ -115,7 +115,9 @@ def activation_report(model: keras.Model, data: DataLike, n: int = 32, near_zero
     worst = max(stats, key=lambda s: s.dead)
     ratio = first / max(stats[-1].rms, 1e-30)
     verdict = (f"signal RMS {stats[0].rms:.2g} at {stats[0].name} -> {stats[-1].rms:.2g} at "
-               f"{stats[-1].name} ({ratio:.3g}x smaller); dead channels up to {worst.dead:.0%} "
+               f"{stats[-1].name} ("
+               + (f"{ratio:.3g}x smaller" if ratio >= 1 else f"{1 / ratio:.3g}x larger")
+               + f"); dead channels up to {worst.dead:.0%} "
                f"({worst.name})")
     verdict += f"; the signal dies from {dying[0]} on" if dying else "; the signal survives"
     return Check("activations", not dying, verdict, {"layers": stats, "dying": dying, "rms_drop": ratio})
@@ -241,7 +243,8 @@ def lr_sweep(model: keras.Model, data: DataLike, lr_min: float = 1e-6, lr_max: f
     lo, hi = float(lrs[best]) / 3, float(lrs[best])
     verdict = (f"loss {losses[0]:.3f} -> min {np.nanmin(smooth):.3f} over lr {lrs[0]:.0e}..{lrs[-1]:.0e}; "
                + (f"falls fastest at lr {lrs[best]:.1e}: try {lo:.0e}..{hi:.0e}" if ok else
-                  "no learning rate makes it fall: the learning rate is not the problem"))
+                  f"no learning rate makes it fall within {len(losses)} steps, so the sweep cannot pick one; "
+                  "that does not clear the learning rate (a lower one can still help over epochs)"))
     return Check("learning-rate sweep", ok, verdict,
                  {"lrs": lrs.tolist(), "losses": losses, "smoothed": smooth.tolist(),
                   "suggested": (lo, hi) if ok else None})

@@ -10,10 +10,10 @@ import numpy as np
 import facekit.diagnose.checks as measure
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import ensure_built, sample
-from facekit.diagnose.trials import Trial, try_fixes
+from facekit.diagnose.trials import Trial, learning_rate, try_fixes
 from facekit.train import DataLike
 
-__all__ = ["Report", "doctor"]
+__all__ = ["Report", "doctor", "RULE_ORDER"]
 
 
 @dataclass
@@ -66,20 +66,43 @@ def _initializers(model: keras.Model) -> set[str]:
             if hasattr(la, "kernel_initializer")}
 
 
+# Adam-family optimizers: their step is about the learning rate for every weight, whatever its gradient
+_ADAPTIVE = ("Adam", "AdamW", "Adamax", "Nadam", "RMSprop", "Adagrad", "Adadelta", "Lion", "Lamb")
+
+# the rule-based fixes for a weak signal, in the order the multi-seed ablation ranks them
+# (benchmarks/results/ablation.md; tests/test_doctor_rules.py keeps the two in step)
+RULE_ORDER = ("batch_norm", "fewer_layers", "lower_lr", "he_init")
+
+
+def _signal_fixes(model: keras.Model, checks: dict[str, Check]) -> dict[str, str]:
+    """The rule-based fixes for a signal that fades, by trial name (`facekit.diagnose.trials.FIXES`)."""
+    fixes: dict[str, str] = {}
+    n_act = len(checks["activations"].values.get("layers", []))
+    if not any(isinstance(la, keras.layers.BatchNormalization) for la in model.layers):
+        fixes["batch_norm"] = ("BatchNormalization after each convolution: re-scales the signal at every "
+                               "layer, whatever the initialisation")
+    if n_act > 3:
+        fixes["fewer_layers"] = f"fewer layers ({n_act} ReLU layers now): each one shrinks the signal"
+    opt, lr = type(getattr(model, "optimizer", None)).__name__, learning_rate(model)
+    if opt in _ADAPTIVE and lr is not None and lr > 3e-4:
+        fixes["lower_lr"] = (f"a lower learning rate ({lr:g} -> {lr / 10:g}): {opt} moves every weight by "
+                             "about the learning rate each step, whatever its gradient; on a signal this "
+                             "weak that kills the deep channels in the first epoch")
+    if {"GlorotUniform", "GlorotNormal"} & _initializers(model):
+        fixes["he_init"] = ("He initialisation (kernel_initializer='he_normal'): Glorot init lets each ReLU "
+                            "layer halve the signal's energy; check the loss at init again after it")
+    return fixes
+
+
 def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.ndarray) -> list[str]:
     s: list[str] = []
     acts, grads = checks["activations"], checks["gradients"]
     if not acts.ok or not checks["output sensitivity"].ok:
-        n_act = len(acts.values.get("layers", []))
-        if {"GlorotUniform", "GlorotNormal"} & _initializers(model):
-            s.append("He initialisation (kernel_initializer='he_normal'): Glorot init lets each "
-                     "ReLU layer halve the signal's energy")
-        if not any(isinstance(la, keras.layers.BatchNormalization) for la in model.layers):
-            s.append("BatchNormalization after each convolution: re-scales the signal at every layer")
-        s.append(f"fewer layers ({n_act} ReLU layers now): each one shrinks the signal")
+        fixes = _signal_fixes(model, checks)
+        s += [fixes[k] for k in RULE_ORDER if k in fixes]
     if not grads.ok:
-        s.append("a different learning rate will not help vanishing gradients much; fix the "
-                 "signal first, then run lr_sweep")
+        s.append("tiny gradients in the early layers: the small weights that shrink the signal on the way "
+                 "in shrink its gradient on the way back, so the fixes for the signal fix both")
     if "overfit one batch" in checks and not checks["overfit one batch"].ok and acts.ok:
         s.append("lower the learning rate (run lr_sweep) and check the loss matches the outputs")
     if not checks["loss vs ln C"].ok:
@@ -120,7 +143,7 @@ def _measured(trials: list[Trial], rules: list[str]) -> list[str]:
 
 
 # the opening words of the rule-based suggestions that a trial tests
-_RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a different learning rate",
+_RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a lower learning rate",
                "lower the learning rate")
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from facekit.diagnose.probes import act_name, ensure_built, sample
 from facekit.train import DataLike
 
-__all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like"]
+__all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate"]
 
 
 @dataclass
@@ -134,9 +134,13 @@ def rebuild(model: keras.Model, *, kernel_initializer: str | None = None, batch_
 
 # ----------------------------------------------------------------------------- the trials
 
-def _learning_rate(model: keras.Model) -> float:
+def learning_rate(model: keras.Model) -> float | None:
+    """The compiled model's learning rate; None when it has no optimizer or a schedule."""
     opt = getattr(model, "optimizer", None)
-    return float(np.asarray(opt.learning_rate)) if opt is not None else 1e-3
+    try:
+        return float(np.asarray(opt.learning_rate)) if opt is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def compile_like(new: keras.Model, model: keras.Model, learning_rate: float) -> keras.Model:
@@ -170,7 +174,7 @@ def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None
     The model itself is untouched. Returns the trials, baseline first."""
     x, y = sample(data, n, seed)
     ensure_built(model, x)
-    lr = _learning_rate(model)
+    lr = learning_rate(model) or 1e-3
     order = np.random.default_rng(seed).integers(0, len(x), (steps, min(batch_size, len(x))))
     trials = []
     for name in ["baseline", *[f for f in (fixes or list(FIXES)) if f != "baseline"]]:

@@ -1,0 +1,142 @@
+"""One change at a time, over many seeds: which single change makes the question's network learn?
+
+    python -m benchmarks.ablation --profile classroom --seeds 10 --epochs 8
+    python -m benchmarks.ablation --table          # rebuild the .md from the jsonl
+
+Every variant (`facekit.models.VARIANTS`) is the question's network with one change, built with the
+seed's initial weights and trained on the profile's data exactly as chapter 03's `ablate` does
+(`facekit.ablation.train_variant`: batch 16, Adam 1e-3 unless the change is the learning rate), for
+up to ``--epochs`` epochs, stopped once the outcome is certain (`facekit.ablation.StopWhenCertain`).
+Three outcomes (`facekit.ablation.outcome`): **learns** - training accuracy >= 0.5 within the epochs;
+**stuck** - the loss sits at ln C (`facekit.train.History.stuck`); **drifting** - neither.
+
+The runs of ``question``, ``lr_1e-4`` and ``he_init`` are the mechanism study's runs
+(`benchmarks/mechanism.py`: the same builder, seed, data, batches and callbacks' stopping rule, with
+read-only per-batch probes added); when ``mechanism.jsonl`` holds such a run with the same epoch
+budget it is copied (marked ``"from": "mechanism"``) instead of trained a second time.
+Rows are appended as they finish; a rerun skips the runs already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "ablation.jsonl"
+ORDER = ["question", "lr_1e-4", "he_init", "batch_norm", "fewer_layers", "growing_filters",
+         "first_5x5", "padding_same"]
+# mechanism-study configurations that are ablation variants: (optimizer, init, lr) -> variant
+_FROM_MECHANISM = {("adam", "glorot_uniform", 1e-3): "question", ("adam", "glorot_uniform", 1e-4): "lr_1e-4",
+                   ("adam", "he_normal", 1e-3): "he_init"}
+
+
+def from_mechanism(profile: str, epochs: int, path: Path = RESULTS / "mechanism.jsonl") -> dict[tuple, dict]:
+    """The mechanism study's runs that are ablation runs, as ablation rows keyed by (variant, seed)."""
+    from facekit.models import VARIANTS
+
+    out: dict[tuple, dict] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        r = json.loads(line) if line.strip() else None
+        if not r or r["profile"] != profile or r.get("switch") or r.get("max_epochs") != epochs:
+            continue
+        variant = _FROM_MECHANISM.get((r["optimizer"], r["init"], r["lr"]))
+        if variant is None:
+            continue
+        out[(variant, r["seed"])] = {
+            "profile": profile, "variant": variant, "change": VARIANTS[variant][0], "seed": r["seed"],
+            "max_epochs": epochs, "from": "mechanism", "outcome": r["outcome"],
+            "epochs_to_learn": r["epochs_to_learn"], "epochs_run": r["epochs_run"],
+            "final_loss": r["losses"][-1], "final_acc": r["accuracy"][-1],
+            "val_acc": r["val_accuracy"][-1], "stuck": r["outcome"] == "stuck",
+            "s_per_epoch": None, "losses": r["losses"], "accuracy": r["accuracy"]}
+    return out
+
+
+def run_one(profile: Any, train: Any, val: Any, variant: str, seed: int, epochs: int) -> dict[str, Any]:
+    from facekit.ablation import run_record, train_variant
+
+    t = time.perf_counter()
+    _, hist = train_variant(variant, profile, train, val, seed, epochs)
+    return {"profile": profile.name, "max_epochs": epochs,
+            **run_record(variant, seed, hist, time.perf_counter() - t)}
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Per variant: outcomes over seeds, epochs to learn, the median loss curve's end."""
+    from facekit.models import VARIANTS
+
+    out = ["| profile | variant | change | seeds | learns | stuck | drifting | epochs to learn (median) "
+           "| final loss (median) | val acc (median) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["profile"], r["max_epochs"], r["variant"]), []).append(r)
+    for (prof, ep, variant), rs in sorted(groups.items(), key=lambda kv: (
+            kv[0][0], kv[0][1], ORDER.index(kv[0][2]) if kv[0][2] in ORDER else 99)):
+        n = {k: sum(r["outcome"] == k for r in rs) for k in ("learns", "stuck", "drifting")}
+        learned = [r["epochs_to_learn"] for r in rs if r["epochs_to_learn"]]
+        out.append(f"| {prof} ({ep} epochs) | {variant} | {VARIANTS[variant][0]} | {len(rs)} | {n['learns']} "
+                   f"| {n['stuck']} | {n['drifting']} | {statistics.median(learned) if learned else '-'} "
+                   f"| {statistics.median(r['final_loss'] for r in rs):.3f} "
+                   f"| {statistics.median(r['val_acc'] for r in rs):.3f} |")
+    out.append(f"\nln 8 = {math.log(8):.4f}. learns: training accuracy >= 0.5 within the epochs; stuck: the "
+               "loss sits at ln 8; drifting: neither. A run stops early once its outcome is certain, so "
+               "the final loss is the loss at its last epoch.")
+    return "\n".join(out)
+
+
+def write_table(out: Path) -> str:
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    text = f"{__doc__.splitlines()[0]}\n\n    {__doc__.splitlines()[2].strip()}\n\n{table(rows)}\n"
+    out.with_suffix(".md").write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--profile", default="classroom")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=8, help="the epoch budget E of 'learns within E epochs'")
+    p.add_argument("--variants", nargs="+", default=ORDER)
+    p.add_argument("--out", default=str(OUT))
+    p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    if not args.table:
+        from facekit.profiles import get_profile, load_profile_data
+
+        prof = get_profile(args.profile)
+        lines = out.read_text().splitlines() if out.exists() else []
+        rows = [json.loads(line) for line in lines if line.strip()]
+        done = {(r["profile"], r["max_epochs"], r["variant"], r["seed"]) for r in rows}
+        copied = from_mechanism(prof.name, args.epochs)
+        train = val = None
+        for variant in args.variants:  # variant outermost: a cut-short sweep finishes whole variants
+            for seed in range(args.seeds):
+                if (prof.name, args.epochs, variant, seed) in done:
+                    continue
+                row = copied.get((variant, seed))
+                if row is None:
+                    if variant in {"question", "lr_1e-4", "he_init"}:
+                        print(f"{variant} seed {seed}: not in mechanism.jsonl yet, training it here")
+                    if train is None:
+                        train, val = load_profile_data(prof)
+                    row = run_one(prof, train, val, variant, seed, args.epochs)
+                with out.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(f"{prof.name} {variant:16s} seed {seed}: {row['outcome']:8s} after {row['epochs_run']} "
+                      f"epochs, loss {row['final_loss']:.4f}", flush=True)
+    print(write_table(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

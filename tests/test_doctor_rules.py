@@ -1,0 +1,68 @@
+"""The doctor's rule-based advice must agree with the committed multi-seed ablation."""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from facekit.data import make_faces
+from facekit.diagnose import doctor
+from facekit.diagnose.doctor import RULE_ORDER
+from facekit.models import question_model
+
+ABLATION = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ablation.jsonl"
+# the doctor's fix -> the ablation variant that makes the same one change
+VARIANT = {"batch_norm": "batch_norm", "fewer_layers": "fewer_layers", "lower_lr": "lr_1e-4",
+           "he_init": "he_init"}
+OPENINGS = {"batch_norm": "BatchNormalization", "fewer_layers": "fewer layers",
+            "lower_lr": "a lower learning rate", "he_init": "He initialisation"}
+
+
+def ablation_scores() -> dict[str, tuple[float, float, float]]:
+    """Per variant: (share that learns, share that leaves ln C, -median final loss)."""
+    rows = [json.loads(line) for line in ABLATION.read_text().splitlines() if line.strip()]
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["variant"], []).append(r)
+    return {v: (sum(r["outcome"] == "learns" for r in rs) / len(rs),
+                sum(r["outcome"] != "stuck" for r in rs) / len(rs),
+                -statistics.median(r["final_loss"] for r in rs)) for v, rs in by.items()}
+
+
+def test_the_ablation_has_ten_seeds_of_every_variant_the_rules_name():
+    scores = ablation_scores()
+    rows = [json.loads(line) for line in ABLATION.read_text().splitlines() if line.strip()]
+    for fix in RULE_ORDER:
+        n = sum(r["variant"] == VARIANT[fix] for r in rows)
+        assert n >= 10, f"{VARIANT[fix]}: {n} seeds in {ABLATION.name}"
+    assert scores["question"][1] < 0.5, "the question's network should mostly sit at ln 8"
+
+
+def test_rule_order_follows_the_ablation():
+    scores = ablation_scores()
+    ranked = [scores[VARIANT[f]] for f in RULE_ORDER]
+    assert ranked == sorted(ranked, reverse=True), dict(zip(RULE_ORDER, ranked))
+    # every fix the rules name does better than the unchanged network on at least one count
+    for fix in RULE_ORDER:
+        s, q = scores[VARIANT[fix]], scores["question"]
+        assert s[0] > q[0] or s[1] > q[1], f"{fix} is not better than the unchanged network: {s} vs {q}"
+
+
+@pytest.fixture(scope="module")
+def question_report():
+    data = make_faces(4, 96, seed=0)
+    model = question_model((96, 96, 3), 8, filters=32, seed=0)
+    return doctor(model, data, n=32, overfit_steps=10)
+
+
+def test_the_question_net_gets_the_signal_fixes_in_the_ablations_order(question_report):
+    rules = question_report.rules
+    firsts = [next(i for i, r in enumerate(rules) if r.startswith(OPENINGS[f])) for f in RULE_ORDER]
+    assert firsts == sorted(firsts) and firsts[0] == 0, rules
+
+
+def test_no_rule_says_a_fix_that_the_ablation_shows_working_will_not_help(question_report):
+    text = " ".join(question_report.rules).lower()
+    for phrase in ("will not help", "not the problem", "does not help", "won't help"):
+        assert phrase not in text, question_report.rules
