@@ -2,6 +2,7 @@
 
     python -m benchmarks.doctor --profile ci --seeds 10        # the question's network
     python -m benchmarks.doctor --planted                       # two networks facekit did not build
+    python -m benchmarks.doctor --rules-on-ablation --profile classroom   # the rules, on the ablation
     python -m benchmarks.doctor --table                         # rebuild benchmarks/results/doctor.md
 
 The question's network: for each seed, train it as the question did (the profile's epochs); if it
@@ -10,7 +11,11 @@ trials' ranking) and the first fix of the rule-only ranking, and train the quest
 each fix from a fresh start (the ablation's variant, seed and epochs), recording the outcome
 (`facekit.ablation.outcome`: learns / stuck / drifting). Planted faults: an MLP with a learning rate
 100x too large and a deep plain CNN with a too-small initialisation, on synthetic faces at 32 px;
-the doctor must rank the fix that removes the fault first. Runs append to
+the doctor must rank the fix that removes the fault first. ``--rules-on-ablation``: for every seed
+whose question network is stuck in ``ablation.jsonl``, the doctor's rule-only first fix on that
+seed's network (checks at init; the rules do not depend on the trained weights' overfit check when
+the signal checks fail) and the outcome of the ablation's run of that fix on that seed - the same
+network, seed and training, so nothing is trained again. Runs append to
 ``benchmarks/results/doctor.jsonl``; a rerun skips what is there.
 """
 
@@ -60,6 +65,29 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
             _, hf = train_variant(AS_VARIANT[fix], prof, train, val, seed, epochs)
             row[key + "_outcome"], row[key + "_epochs_to_learn"] = outcome(hf)
     return row
+
+
+def rules_on_ablation(prof: Any, train: Any) -> list[dict[str, Any]]:
+    from facekit.diagnose import doctor
+    from facekit.models import question_model
+
+    path = OUT.parent / "ablation.jsonl"
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = [r for r in runs if r["profile"] == prof.name]
+    by = {(r["variant"], r["seed"]): r for r in runs}
+    rows = []
+    for r in sorted((r for r in runs if r["variant"] == "question" and r["outcome"] == "stuck"),
+                    key=lambda r: r["seed"]):
+        model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=r["seed"])
+        report = doctor(model, train, overfit_steps=1)
+        fix = rule_fix(report.rules)
+        run = by.get((AS_VARIANT[fix], r["seed"])) if fix else None
+        rows.append({"kind": "rules_on_ablation", "profile": prof.name, "seed": r["seed"], "rule_fix": fix,
+                     "failed_checks": [c.name for c in report.checks if not c.ok],
+                     "rule_fix_outcome": run["outcome"] if run else None,
+                     "rule_fix_epochs_to_learn": run["epochs_to_learn"] if run else None,
+                     "max_epochs": run["max_epochs"] if run else None})
+    return rows
 
 
 def _trials(report: Any) -> dict[str, dict[str, Any]]:
@@ -119,6 +147,19 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     out = []
+    ra = [r for r in rows if r["kind"] == "rules_on_ablation"]
+    if ra:
+        res = [r["rule_fix_outcome"] for r in ra]
+        eps = [r["rule_fix_epochs_to_learn"] for r in ra if r["rule_fix_epochs_to_learn"]]
+        fixes = ", ".join(f"{f} ({sum(r['rule_fix'] == f for r in ra)})" for f in sorted({str(r["rule_fix"])
+                                                                                         for r in ra}))
+        out.append(f"The rules on the ablation ({ra[0]['profile']} profile, {ra[0]['max_epochs']} epochs): "
+                   f"{len(ra)} stuck seeds of the question's network.\n")
+        out.append("| ranking | fix chosen (seeds) | learns after the fix | stuck | drifting | "
+                   "epochs to learn (median) |")
+        out.append("|---|---|---|---|---|---|")
+        out.append(f"| rules only | {fixes} | {res.count('learns')}/{len(ra)} | {res.count('stuck')} | "
+                   f"{res.count('drifting')} | {statistics.median(eps) if eps else '-'} |\n")
     q = [r for r in rows if r["kind"] == "question"]
     if q:
         stuck = [r for r in q if r["stuck"]]
@@ -159,12 +200,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--epochs", type=int, default=12, help="epochs a fixed network may take to learn")
     p.add_argument("--planted", action="store_true", help="the two planted-fault networks instead")
+    p.add_argument("--rules-on-ablation", action="store_true",
+                   help="the rule-only first fix per stuck seed of ablation.jsonl, and its ablation outcome")
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
     args = p.parse_args(argv)
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()] if OUT.exists() else []
     if not args.table:
         if args.planted:
             new = planted_runs(args.seeds, args.epochs)
+        elif args.rules_on_ablation:
+            from facekit.profiles import get_profile, load_profile_data
+
+            prof = get_profile(args.profile)
+            rows = [r for r in rows if not (r["kind"] == "rules_on_ablation" and r["profile"] == prof.name)]
+            new = rules_on_ablation(prof, load_profile_data(prof)[0])
+            OUT.write_text("".join(json.dumps(r) + "\n" for r in rows + new))
         else:
             from facekit.profiles import get_profile, load_profile_data
 
