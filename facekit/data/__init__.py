@@ -18,7 +18,7 @@ from facekit.data.dataset import Dataset
 from facekit.data.decode import IMAGE_EXTENSIONS, read_image
 from facekit.data.folder import load_folder
 from facekit.data.synthetic import make_faces, write_folder
-from facekit.data.utkface import load_utkface, looks_like_utkface, parse_utkface_name
+from facekit.data.utkface import load_utkface, parse_utkface_name, utkface_layout
 
 __all__ = [
     "Dataset",
@@ -48,6 +48,6 @@ def load(source: str | os.PathLike = "synthetic", size: int = 96, per_class: int
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder (give 'synthetic', a UTKFace folder, or "
                                 "a folder laid out as <root>/<class>/<images>)")
-    if looks_like_utkface(sorted(os.listdir(root))[:50]):
+    if utkface_layout(root):  # also UTKFace's part1/, part2/ folders: never take them for classes
         return load_utkface(root, "race_gender", size, per_class)
     return load_folder(root, size, per_class)

@@ -5,6 +5,7 @@ sorted order with a reason for every file that was not loaded."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +14,8 @@ import numpy as np
 
 from facekit.data.dataset import Dataset
 
-__all__ = ["IMAGE_EXTENSIONS", "read_image", "is_hidden", "decode_groups", "assemble"]
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "check_sizes", "read_image", "is_hidden", "decode_groups",
+           "assemble"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _SYSTEM_FILES = {".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints"}
@@ -39,21 +41,61 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _truncation(kind: str, data: np.ndarray) -> str | None:
+MAX_PIXELS = 50_000_000  # images larger than this (by their header) are skipped before decoding
+_HEAD = 1 << 16  # bytes read first: the signature and, for every format here, the image size
+
+
+def _header_size(kind: str, head: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first bytes of a file, without decoding; None when not found."""
+    try:
+        if kind == "PNG" and head[12:16] == b"IHDR":
+            return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+        if kind == "BMP":
+            return (abs(int.from_bytes(head[18:22], "little", signed=True)),
+                    abs(int.from_bytes(head[22:26], "little", signed=True)))
+        if kind == "WebP":
+            chunk = head[12:16]
+            if chunk == b"VP8X":
+                return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+            if chunk == b"VP8L":
+                bits = int.from_bytes(head[21:25], "little")
+                return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+            if chunk == b"VP8 ":
+                return (int.from_bytes(head[26:28], "little") & 0x3FFF,
+                        int.from_bytes(head[28:30], "little") & 0x3FFF)
+        if kind == "JPEG":
+            i = 2
+            while i + 9 < len(head):
+                if head[i] != 0xFF:
+                    return None
+                marker = head[i + 1]
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                    i += 2
+                    continue
+                length = int.from_bytes(head[i + 2:i + 4], "big")
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big")
+                i += 2 + length
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
+def _truncation(kind: str, raw: bytes) -> str | None:
     """Why a JPEG/PNG is incomplete, or None. OpenCV decodes a truncated JPEG with only a warning
-    (grey bottom rows), so the end-of-image marker is checked here."""
-    raw = data.tobytes()
+    (grey bottom rows), so the end-of-image marker is checked here. Bytes after a PNG's IEND chunk
+    (appended by some tools) are allowed."""
     if kind == "JPEG":
         last_scan = raw.rfind(b"\xff\xda")
         if raw.rfind(b"\xff\xd9") < max(last_scan, 2):
             return "truncated JPEG: no end-of-image marker after the last scan"
-    if kind == "PNG" and b"IEND" not in raw[-16:]:
-        return "truncated PNG: no IEND chunk at the end"
+    if kind == "PNG" and raw.rfind(b"IEND") < 8:
+        return "truncated PNG: no IEND chunk"
     return None
 
 
 def _to_rgb8(img: np.ndarray) -> np.ndarray:
-    """OpenCV's BGR/BGRA/gray, 8- or 16-bit -> RGB uint8."""
+    """OpenCV's BGR/gray, 8- or 16-bit or float -> RGB uint8."""
     if img.dtype == np.uint16:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     elif img.dtype != np.uint8:
@@ -68,26 +110,52 @@ def _to_rgb8(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: str | os.PathLike, size: int, min_size: int = 16) -> tuple[np.ndarray | None, str]:
-    """Read one image as (size x size RGB uint8, "") or (None, reason it was not loaded)."""
+def read_image(path: str | os.PathLike, size: int, min_size: int = 16,
+               max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
+    """Read one image as (size x size RGB uint8, "") or (None, reason it was not loaded).
+
+    Only regular files are opened, up to 8 bytes x ``max_pixels`` long; the first 64 KB are read to
+    check the signature and the image size in the header (over ``max_pixels``: skipped before
+    decoding), then the rest. JPEG EXIF
+    orientation is applied (as photo viewers do); 16-bit and float images are scaled to 8 bits,
+    gray and alpha images converted to RGB. A decoder error skips this file only."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)  # works with non-ASCII paths everywhere
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "not a regular file"
+        if st.st_size == 0:
+            return None, "empty file: 0 bytes"
+        if st.st_size > 8 * max_pixels:  # more bytes than a raw 16-bit RGBA image of max_pixels
+            return None, (f"too large: a file of {st.st_size:,} bytes, over 8 bytes x max_pixels "
+                          f"({8 * max_pixels:,})")
+        with open(path, "rb") as f:  # open() takes non-ASCII paths everywhere
+            head = f.read(_HEAD)
+            kind = _sniff(head[:16])
+            if kind is None:
+                return None, "not an image: unknown file signature"
+            wh = _header_size(kind, head)
+            if wh and wh[0] * wh[1] > max_pixels:
+                return None, (f"too large: {wh[0]}x{wh[1]} px by its header, over the limit of "
+                              f"{max_pixels:,} pixels (max_pixels)")
+            raw = head + f.read()
     except OSError as e:
         return None, f"unreadable: {e.strerror or e}"
-    if data.size == 0:
-        return None, "empty file: 0 bytes"
-    kind = _sniff(data[:16].tobytes())
-    if kind is None:
-        return None, "not an image: unknown file signature"
-    why = _truncation(kind, data)
+    why = _truncation(kind, raw)
     if why:
         return None, why
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error as e:
+        return None, f"corrupt {kind}: OpenCV: {str(e).strip().splitlines()[-1][:160]}"
     if img is None or img.size == 0:
         return None, f"corrupt {kind}: OpenCV could not decode it"
     h, w = img.shape[:2]
+    if h * w > max_pixels:
+        return None, f"too large: {w}x{h} px, over the limit of {max_pixels:,} pixels (max_pixels)"
     if min(h, w) < min_size:
         return None, f"too small: {w}x{h} px, need at least {min_size}x{min_size}"
+    if img.dtype.kind == "f" and not np.isfinite(img).all():
+        return None, "non-finite pixels (NaN or infinity) in a float image"
     img = _to_rgb8(img)
     if h == size and w == size:
         return img, ""  # already the right size: no resampling, no copy
@@ -97,7 +165,7 @@ def read_image(path: str | os.PathLike, size: int, min_size: int = 16) -> tuple[
 
 
 def _decode_all(paths: list[str], slots: list[int], out: np.ndarray, min_size: int,
-                workers: int | None, progress: bool) -> list[str]:
+                workers: int | None, progress: bool, max_pixels: int = MAX_PIXELS) -> list[str]:
     """Decode files in threads (OpenCV releases the GIL) straight into ``out[slot]``; return the
     reason each file was not loaded ("" when it was)."""
     if not paths:
@@ -105,7 +173,7 @@ def _decode_all(paths: list[str], slots: list[int], out: np.ndarray, min_size: i
     size = out.shape[1]
 
     def one(job: tuple[str, int]) -> str:
-        img, why = read_image(job[0], size, min_size)
+        img, why = read_image(job[0], size, min_size, max_pixels)
         if img is not None:
             out[job[1]] = img
         return why
@@ -129,8 +197,24 @@ def _progress_default(progress: bool | None, n: int) -> bool:
     return n >= 2000 and sys.stderr.isatty()
 
 
+def check_sizes(size: int, per_class: int | None, min_size: int = 16, workers: int | None = None,
+                max_pixels: int = MAX_PIXELS) -> None:
+    """Raise ValueError, naming the argument, for a size, count or worker number that cannot work."""
+    def whole(name: str, value: object, least: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}; found {value!r}")
+
+    whole("size", size, 1)
+    whole("min_size", min_size, 1)
+    whole("max_pixels", max_pixels, 1)
+    if per_class is not None:
+        whole("per_class", per_class, 1)
+    if workers is not None:
+        whole("workers", workers, 1)
+
+
 def decode_groups(groups: list[list[str]], size: int, per_class: int | None, min_size: int,
-                  workers: int | None, progress: bool | None
+                  workers: int | None, progress: bool | None, max_pixels: int = MAX_PIXELS
                   ) -> tuple[np.ndarray, list[int], list[list[str]], list[tuple[str, str]]]:
     """Decode the first ``per_class`` good files of each group (sorted order kept), refilling when
     files are bad. Images are decoded straight into one preallocated array, so peak memory stays
@@ -153,7 +237,7 @@ def decode_groups(groups: list[list[str]], size: int, per_class: int | None, min
         if not batch:
             break
         reasons = _decode_all([p for _, p, _ in batch], [s for _, _, s in batch], out, min_size,
-                              workers, show)
+                              workers, show, max_pixels)
         for (gi, p, slot), why in zip(batch, reasons):
             if why:
                 skipped.append((p, why))

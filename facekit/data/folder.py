@@ -6,20 +6,22 @@ import os
 from pathlib import Path
 
 from facekit.data.dataset import Dataset
-from facekit.data.decode import IMAGE_EXTENSIONS, assemble, decode_groups, is_hidden
+from facekit.data.decode import IMAGE_EXTENSIONS, MAX_PIXELS, assemble, check_sizes, decode_groups, is_hidden
 
 __all__ = ["load_folder"]
 
 
 def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None = None, *,
                 min_size: int = 16, workers: int | None = None,
-                progress: bool | None = None) -> Dataset:
+                progress: bool | None = None, max_pixels: int = MAX_PIXELS) -> Dataset:
     """Load the question's layout ``root/<class>/<image>``: classes and files in sorted order.
 
     The first ``per_class`` readable images of each class are resized to ``size`` x ``size`` RGB.
     Hidden and system files (``.DS_Store``, ``Thumbs.db``, ``._*``) are ignored; every other file
-    not loaded is in ``skipped`` with its reason (empty, not an image, truncated, too small, ...).
+    not loaded is in ``skipped`` with its reason (empty, not an image, truncated, too small, too
+    large: over ``max_pixels`` by its header, unreadable folder, ...).
     """
+    check_sizes(size, per_class, min_size, workers, max_pixels)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder; expected {root}/<class name>/<image files>")
@@ -31,9 +33,15 @@ def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None 
     if not class_dirs:
         raise ValueError(f"{root}: no class folders found; expected {root}/<class name>/<image files>")
     groups: list[list[str]] = []
-    for c in class_dirs:
+    for c in list(class_dirs):
         files = []
-        for name in sorted(os.listdir(root / c)):
+        try:
+            names = sorted(os.listdir(root / c))
+        except OSError as e:
+            skipped.append((str(root / c), f"unreadable class folder: {e.strerror or e}"))
+            class_dirs.remove(c)
+            continue
+        for name in names:
             p = root / c / name
             if is_hidden(name):
                 continue
@@ -46,7 +54,8 @@ def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None 
         if not files:
             skipped.append((str(root / c), "empty class folder: no image files"))
         groups.append(files)
-    array, counts, kept, more = decode_groups(groups, size, per_class, min_size, workers, progress)
+    array, counts, kept, more = decode_groups(groups, size, per_class, min_size, workers, progress,
+                                              max_pixels)
     keep = [i for i, n in enumerate(counts) if n]  # a class with no readable image is no class
     skipped += [(str(root / class_dirs[i]), "class dropped: no readable images")
                 for i, g in enumerate(groups) if g and not counts[i]]

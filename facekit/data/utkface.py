@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from facekit.data.dataset import Dataset
-from facekit.data.decode import assemble, decode_groups, is_hidden
+from facekit.data.decode import MAX_PIXELS, assemble, check_sizes, decode_groups, is_hidden
 
 __all__ = ["load_utkface", "parse_utkface_name", "utkface_class", "UTKFACE_RACES", "UTKFACE_GENDERS",
-           "UTKFACE_AGE_GROUPS", "UTKFACE_LICENCE", "looks_like_utkface", "age_group"]
+           "UTKFACE_AGE_GROUPS", "UTKFACE_LICENCE", "looks_like_utkface", "utkface_layout", "age_group"]
 
 UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
 UTKFACE_GENDERS = ("male", "female")
@@ -38,9 +38,14 @@ def parse_utkface_name(name: str) -> dict[str, int]:
     """
     m = _UTK_NAME.match(name)
     if not m:
-        fields = re.split(r"[_.]", name.split(".")[0])
-        raise ValueError(f"malformed UTKFace name: expected age_gender_race_date.jpg, "
-                         f"found {len(fields)} fields")
+        fields = name.split(".")[0].split("_")
+        expected = ("age", "gender", "race", "date")
+        if len(fields) != 4:
+            raise ValueError(f"malformed UTKFace name: expected 4 fields age_gender_race_date, "
+                             f"found {len(fields)} ({'_'.join(fields)[:60]!r})")
+        bad = next((f"{what} {v!r} is not a number" for what, v in zip(expected, fields)
+                    if not v.strip().isdigit()), None)
+        raise ValueError(f"malformed UTKFace name: {bad or 'the extension is not .jpg/.jpeg/.png'}")
     age, gender, race = int(m["age"]), int(m["gender"]), int(m["race"])
     if gender not in (0, 1):
         raise ValueError(f"malformed UTKFace name: gender must be 0 or 1, found {gender}")
@@ -72,24 +77,24 @@ def utkface_class(attrs: dict[str, int], target: str) -> str | None:
 
 def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int = 200,
                  per_class: int | None = None, *, min_size: int = 16, workers: int | None = None,
-                 progress: bool | None = None) -> Dataset:
+                 progress: bool | None = None, max_pixels: int = MAX_PIXELS) -> Dataset:
     """Load a UTKFace folder (files ``[age]_[gender]_[race]_[date].jpg.chip.jpg``).
 
     target: ``race_gender`` (the question's 8 classes, races 0-3 x 2 genders; race 4 "Others" is
     excluded and listed in ``skipped``), ``gender``, ``race`` or ``age_group``. Malformed names are
-    skipped with the reason. ``attributes`` holds age, gender and race of every image.
+    skipped with the reason. ``attributes`` holds age, gender and race of every image. The files may
+    also sit one level down, as in UTKFace's "in the wild" download (``part1/``, ``part2/``, ...).
     Licence: UTKFace is for non-commercial research only; facekit never downloads it.
     """
     utkface_class({"age": 0, "gender": 0, "race": 0}, target)  # validates target early
+    check_sizes(size, per_class, min_size, workers, max_pixels)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder; expected a folder of UTKFace .jpg files")
     by_class: dict[str, list[tuple[str, dict[str, int]]]] = {}
     skipped: list[tuple[str, str]] = []
-    for name in sorted(os.listdir(root)):
-        p = root / name
-        if is_hidden(name) or p.is_dir():
-            continue
+    for p in _utkface_files(root, skipped):
+        name = p.name
         try:
             attrs = parse_utkface_name(name)
         except ValueError as e:
@@ -105,12 +110,52 @@ def load_utkface(root: str | os.PathLike, target: str = "race_gender", size: int
     class_names = sorted(by_class)
     lookup = {p: a for items in by_class.values() for p, a in items}
     groups = [[p for p, _ in by_class[c]] for c in class_names]
-    array, counts, kept, more = decode_groups(groups, size, per_class, min_size, workers, progress)
+    array, counts, kept, more = decode_groups(groups, size, per_class, min_size, workers, progress,
+                                              max_pixels)
     flat = [p for g in kept for p in g]
     attributes = {k: np.array([lookup[p][k] for p in flat], dtype=np.int64)
                   for k in ("age", "gender", "race")}
     return assemble(array, counts, kept, class_names, skipped + more, attributes,
                      f"UTKFace {target} ({UTKFACE_LICENCE})")
+
+
+def _utkface_files(root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
+    """The files of ``root`` and of its sub-folders that hold UTKFace-named files (one level down);
+    other sub-folders are listed in ``skipped``."""
+    files: list[Path] = []
+    for name in sorted(os.listdir(root)):
+        p = root / name
+        if is_hidden(name):
+            continue
+        if not p.is_dir():
+            files.append(p)
+            continue
+        try:
+            inner = sorted(n for n in os.listdir(p) if not is_hidden(n))
+        except OSError as e:
+            skipped.append((str(p), f"unreadable folder: {e.strerror or e}"))
+            continue
+        if looks_like_utkface(inner[:50]):
+            files += [p / n for n in inner if not (p / n).is_dir()]
+        else:
+            skipped.append((str(p), "sub-folder without UTKFace-named files: not searched"))
+    return files
+
+
+def utkface_layout(root: str | os.PathLike) -> bool:
+    """True when ``root`` holds UTKFace-named files, directly or one folder down (``part1/``...)."""
+    root = Path(root)
+    names = sorted(os.listdir(root))
+    if looks_like_utkface(names[:50]):
+        return True
+    for n in names:
+        if not is_hidden(n) and (root / n).is_dir():
+            try:
+                if looks_like_utkface(sorted(os.listdir(root / n))[:50]):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def looks_like_utkface(names: list[str]) -> bool:

@@ -1,0 +1,185 @@
+"""Hostile input (issue 16): every bad file is skipped for that file only, with its reason; bad
+arguments raise a clear error naming them; nothing is mislabeled."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import solid, write_rgb
+from facekit.data import load, load_folder, load_utkface, parse_utkface_name, read_image
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width`` x ``height`` pixels (a bomb by header only)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+            + chunk(b"IEND", b""))
+
+
+def jpeg_with_orientation(rgb: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of ``rgb`` with an EXIF APP1 segment holding only the orientation tag."""
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    tiff = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1)
+    tiff += struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack(">I", 0)
+    payload = b"Exif\x00\x00" + tiff
+    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    raw = buf.tobytes()
+    return raw[:2] + app1 + raw[2:]
+
+
+@pytest.fixture()
+def cls(tmp_path: Path) -> Path:
+    d = tmp_path / "root" / "cats"
+    d.mkdir(parents=True)
+    write_rgb(d / "good.png", solid((200, 20, 20)))
+    return d
+
+
+def test_a_header_claiming_60000_px_is_skipped_not_fatal(cls):
+    (cls / "huge.png").write_bytes(png_claiming(60000, 60000))
+    ds = load_folder(cls.parent, size=16)
+    why = dict(ds.skipped)[str(cls / "huge.png")]
+    assert len(ds) == 1 and "too large: 60000x60000 px by its header" in why
+
+
+def test_a_decoder_error_skips_only_that_file(cls):
+    (cls / "huge.png").write_bytes(png_claiming(60000, 60000))
+    img, why = read_image(cls / "huge.png", 16, max_pixels=10**10)  # past our cap: OpenCV's own error
+    assert img is None and why.startswith("corrupt PNG")
+
+
+def test_a_decompression_bomb_is_refused_by_its_header_under_a_memory_limit(cls):
+    for i in range(4):
+        (cls / f"bomb{i}.png").write_bytes(png_claiming(20000, 20000))
+    code = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30));"
+            f"from facekit.data import load_folder; ds = load_folder({str(cls.parent)!r}, size=16);"
+            "assert len(ds) == 1 and sum('too large' in w for _, w in ds.skipped) == 4, ds.skipped")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_pixel_cap_is_settable(cls):
+    write_rgb(cls / "big.png", solid((20, 200, 20), 300, 300))
+    ds = load_folder(cls.parent, size=16, max_pixels=300 * 299)
+    assert len(ds) == 1 and "too large: 300x300" in dict(ds.skipped)[str(cls / "big.png")]
+    assert len(load_folder(cls.parent, size=16)) == 2
+
+
+def test_a_huge_sparse_file_is_not_read_into_memory(cls):
+    for name, head in (("sparse.jpg", b""), ("sparse2.jpg", b"\xff\xd8\xff\xe0")):
+        with open(cls / name, "wb") as f:
+            f.write(head)
+            f.truncate(3 << 30)
+    code = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
+            f"from facekit.data import load_folder; ds = load_folder({str(cls.parent)!r}, size=16);"
+            "r = dict(ds.skipped); print(r)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("too large: a file of 3,221,225,472 bytes") == 2, run.stdout
+
+
+def test_jpeg_exif_orientation_is_honoured(cls):
+    rgb = np.zeros((20, 40, 3), np.uint8)
+    rgb[:, :20] = (230, 10, 10)   # left half red
+    rgb[:, 20:] = (10, 10, 230)   # right half blue
+    (cls / "phone.jpg").write_bytes(jpeg_with_orientation(rgb, 6))  # 6: rotate 90 degrees clockwise
+    img, why = read_image(cls / "phone.jpg", 32)
+    assert why == ""
+    top, bottom = img[:12].reshape(-1, 3).mean(0), img[-12:].reshape(-1, 3).mean(0)
+    assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0]  # upright: red on top, blue below
+
+
+def test_16_bit_and_alpha_still_load_with_orientation_handling(cls):
+    img16 = np.full((30, 30, 3), 40000, np.uint16)
+    cv2.imwrite(str(cls / "deep.png"), img16)
+    rgba = np.zeros((30, 30, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = (10, 200, 30), 128
+    cv2.imwrite(str(cls / "alpha.png"), rgba)
+    for name, expected in (("deep.png", 156), ("alpha.png", None)):
+        img, why = read_image(cls / name, 16)
+        assert why == "" and img.shape == (16, 16, 3) and img.dtype == np.uint8
+        if expected:
+            assert abs(int(img[0, 0, 0]) - expected) <= 1
+    assert tuple(read_image(cls / "alpha.png", 16)[0][0, 0]) == (30, 200, 10)  # BGR file -> RGB
+
+
+def test_utkface_in_the_wild_layout_is_read_as_utkface_not_as_classes(tmp_path):
+    root = tmp_path / "UTKFace"
+    for part, names in (("part1", ["25_0_1_20170116174525125.jpg", "30_1_0_20170116174525126.jpg"]),
+                        ("part2", ["40_0_2_20170116174525127.jpg"])):
+        (root / part).mkdir(parents=True)
+        for n in names:
+            write_rgb(root / part / n, solid((120, 90, 80)), ".jpg")
+    (root / "notes").mkdir()
+    (root / "notes" / "readme.txt").write_text("hi")
+    ds = load(root, size=16, per_class=10)
+    assert "part1" not in ds.class_names and set(ds.class_names) == {"Black_male", "White_female",
+                                                                     "Asian_male"}
+    assert len(ds) == 3 and "not searched" in dict(ds.skipped)[str(root / "notes")]
+    assert len(load_utkface(root, size=16)) == 3
+
+
+def test_utkface_names_say_which_field_is_wrong():
+    with pytest.raises(ValueError, match="gender 'x' is not a number"):
+        parse_utkface_name("25_x_1_20170116174525125.jpg")
+    with pytest.raises(ValueError, match="expected 4 fields .* found 3"):
+        parse_utkface_name("25_0_20170116174525125.jpg")
+
+
+def test_a_fifo_is_skipped_not_waited_on(cls):
+    os.mkfifo(cls / "pipe.jpg")
+    ds = load_folder(cls.parent, size=16)
+    assert len(ds) == 1 and dict(ds.skipped)[str(cls / "pipe.jpg")] == "not a regular file"
+
+
+def test_an_unreadable_class_folder_is_skipped_with_the_reason(cls, monkeypatch):
+    dogs = cls.parent / "dogs"
+    dogs.mkdir()
+    write_rgb(dogs / "d.png", solid((20, 200, 20)))
+    real = os.listdir
+
+    def listdir(p="."):
+        if Path(p) == dogs:
+            raise PermissionError(13, "Permission denied")
+        return real(p)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    ds = load_folder(cls.parent, size=16)
+    assert ds.class_names == ("cats",)
+    assert dict(ds.skipped)[str(dogs)] == "unreadable class folder: Permission denied"
+
+
+def test_png_with_trailing_bytes_loads_and_a_truncated_png_does_not(cls):
+    ok, buf = cv2.imencode(".png", solid((10, 20, 200)))
+    (cls / "trailing.png").write_bytes(buf.tobytes() + b"appended by some tool")
+    (cls / "cut.png").write_bytes(buf.tobytes()[: len(buf) // 2])
+    assert read_image(cls / "trailing.png", 16)[1] == ""
+    assert read_image(cls / "cut.png", 16)[1].startswith("truncated PNG")
+
+
+def test_a_float_tiff_with_nan_rows_is_skipped(cls):
+    img = np.full((30, 30, 3), 0.5, np.float32)
+    img[5:9] = np.nan
+    assert cv2.imwrite(str(cls / "nan.tif"), img)
+    assert read_image(cls / "nan.tif", 16) == (None, "non-finite pixels (NaN or infinity) in a float image")
+
+
+@pytest.mark.parametrize("kwargs, name", [({"per_class": 0}, "per_class"), ({"per_class": -3}, "per_class"),
+                                          ({"size": 0}, "size"), ({"size": -1}, "size"),
+                                          ({"size": 1.5}, "size"), ({"workers": -1}, "workers")])
+def test_sizes_and_counts_are_validated_up_front(cls, kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name} must be a whole number"):
+        load_folder(cls.parent, **kwargs)
