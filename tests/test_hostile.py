@@ -183,3 +183,121 @@ def test_a_float_tiff_with_nan_rows_is_skipped(cls):
 def test_sizes_and_counts_are_validated_up_front(cls, kwargs, name):
     with pytest.raises(ValueError, match=f"^{name} must be a whole number"):
         load_folder(cls.parent, **kwargs)
+
+
+# ----------------------------------------------------------------------------- caches and pickles
+
+def small_ds(n=4, size=8):
+    from facekit.data import Dataset
+
+    rng = np.random.default_rng(0)
+    return Dataset(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), np.arange(n) % 2, ("a", "b"))
+
+
+def test_every_single_byte_flip_loads_the_same_data_or_raises_cache_error(tmp_path):
+    from facekit.data import CacheError, load_cache, save_cache
+
+    ds = small_ds()
+    raw = save_cache(ds, tmp_path / "c.npz").read_bytes()
+    bad = tmp_path / "bad.npz"
+    odd = []
+    for i in range(len(raw)):
+        flipped = bytearray(raw)
+        flipped[i] ^= 0xFF
+        bad.write_bytes(bytes(flipped))
+        try:
+            got = load_cache(bad)
+        except CacheError:
+            continue
+        except Exception as e:  # noqa: BLE001 - the test is that nothing else escapes
+            odd.append((i, type(e).__name__))
+            continue
+        if not (np.array_equal(got.images, ds.images) and np.array_equal(got.labels, ds.labels)):
+            odd.append((i, "altered data loaded"))
+    assert not odd, odd[:10]
+
+
+def test_odd_caches_raise_cache_error_naming_the_file(tmp_path):
+    import zipfile
+
+    from facekit.data import CacheError, load_cache, save_cache
+
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    os.replace(tmp_path / "plain.npy", tmp_path / "plain.npz")
+    good = save_cache(small_ds(), tmp_path / "good.npz")
+    with np.load(good) as z:
+        parts = {k: z[k] for k in z.files}
+    np.savez(tmp_path / "version.npz", **{**parts, "version": np.array(["one"])})
+    np.savez(tmp_path / "checksum.npz", **{**parts, "checksum": np.zeros((2, 2))})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:  # compresses 1000x
+        zf.writestr("images.npy", b"\0" * 3_000_000)
+    for name in ("plain", "version", "checksum", "bomb"):
+        with pytest.raises(CacheError, match=f"{name}.npz"):
+            load_cache(tmp_path / f"{name}.npz")
+
+
+def test_a_tiny_cache_claiming_gigabytes_fails_before_allocating(tmp_path):
+    from facekit.data import save_cache
+
+    raw = bytearray(save_cache(small_ds(1, 4), tmp_path / "c.npz").read_bytes())
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # local and central headers: claim 6 GB for each member
+        at = raw.find(sig)
+        while at != -1:
+            off = 22 if sig == b"PK\x03\x04" else 24
+            raw[at + off:at + off + 4] = struct.pack("<I", 0xFFFFFFF0 >> 2 << 2)
+            at = raw.find(sig, at + 4)
+    (tmp_path / "liar.npz").write_bytes(bytes(raw))
+    code = (f"import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30));"
+            f"from facekit.data import load_cache, CacheError\n"
+            f"try:\n    load_cache({str(tmp_path / 'liar.npz')!r})\n"
+            "except CacheError as e:\n    print('CacheError', e)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.startswith("CacheError"), run.stdout + run.stderr[-1500:]
+
+
+def test_a_killed_save_leaves_nothing_for_good_and_files_respect_the_umask(tmp_path):
+    from facekit.data import save_cache
+
+    stale = tmp_path / ".c.npz.facekit-partial.999999999.abcd.tmp"  # a pid that does not exist
+    stale.write_bytes(b"x" * 1000)
+    old = os.umask(0o022)
+    try:
+        path = save_cache(small_ds(), tmp_path / "c.npz")
+    finally:
+        os.umask(old)
+    assert not stale.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_load_pickle_runs_nothing_unless_trust_is_exactly_true(tmp_path):
+    from facekit.data import load_pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    import pickle
+
+    for name in ("X.pickle", "y.pickle"):
+        (tmp_path / name).write_bytes(pickle.dumps(Payload()))
+    for trust in ("no", "yes", 1, [True], None, False):
+        with pytest.raises(PermissionError, match="trust=True"):
+            load_pickle(tmp_path, trust=trust)
+    assert not marker.exists()
+
+
+def test_pickle_labels_are_checked_against_the_images_and_classes(tmp_path):
+    import pickle
+
+    from facekit.data import load_pickle
+
+    x = np.zeros((3, 4, 4, 3), np.uint8)
+    for y, words in ((np.array([0, 1, 10**7]), "labels run from 0 to 10000000"),
+                     (np.array([0, 1]), "one per image"), (np.array([0, -1, 1]), "labels run from -1"),
+                     (np.array([0.5, 1, 0]), "whole numbers")):
+        (tmp_path / "X.pickle").write_bytes(pickle.dumps(x))
+        (tmp_path / "y.pickle").write_bytes(pickle.dumps(y))
+        with pytest.raises(ValueError, match=words):
+            load_pickle(tmp_path, trust=True)

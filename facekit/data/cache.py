@@ -25,14 +25,39 @@ class CacheError(ValueError):
     """A cache file that is missing parts, damaged, or not what was asked for."""
 
 
+_PARTIAL = ".facekit-partial."  # in the name of a file being written: `.NAME.facekit-partial.PID.XXXX.tmp`
+
+
+def _clean_stale(path: Path) -> None:
+    """Remove partial files of an earlier save of ``path`` whose writing process is gone (killed)."""
+    for old in path.parent.glob(f".{path.name}{_PARTIAL}*.tmp"):
+        try:
+            pid = int(old.name[len(f".{path.name}{_PARTIAL}"):].split(".")[0])
+            os.kill(pid, 0)  # still running: leave its file alone
+        except ProcessLookupError:
+            old.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write through a partial file in the same folder, then rename it: a reader sees the old file
+    or the new one, never half of one. The file gets the usual permissions (0666 minus the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _clean_stale(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_PARTIAL}{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -73,15 +98,39 @@ def load_cache(path: str | os.PathLike, *, size: int | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such cache file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as e:
+        return _read_cache(path, size, class_names)
+    except CacheError:
+        raise
+    except MemoryError as e:
+        raise CacheError(f"{path}: damaged cache (it asks for more memory than there is); delete it "
+                         "and reload") from e
+    except Exception as e:  # noqa: BLE001 - any failure to read a damaged file is a damaged cache
         raise CacheError(f"{path}: damaged cache ({type(e).__name__}: {e}); delete it and reload") from e
+
+
+def _check_members(path: Path) -> None:
+    """Refuse an archive that is not what `save_cache` writes (stored, not compressed), or whose
+    members claim more bytes than the file holds - before anything is read into memory."""
+    on_disk = path.stat().st_size
+    with zipfile.ZipFile(path) as zf:
+        for m in zf.infolist():
+            if m.compress_type != zipfile.ZIP_STORED:
+                raise CacheError(f"{path}: member {m.filename!r} is compressed; facekit caches are not "
+                                 "(a zip bomb?); delete it and reload")
+            if m.file_size > on_disk or m.file_size != m.compress_size:
+                raise CacheError(f"{path}: member {m.filename!r} claims {m.file_size:,} bytes in a file "
+                                 f"of {on_disk:,}; damaged, delete it and reload")
+
+
+def _read_cache(path: Path, size: int | None, class_names: tuple[str, ...] | None) -> Dataset:
+    _check_members(path)
+    with np.load(path, allow_pickle=False) as z:
+        a = {k: z[k] for k in z.files}
     need = {"version", "images", "labels", "class_names", "paths", "skipped", "checksum"}
     if missing := need - a.keys():
         raise CacheError(f"{path}: not a facekit cache, missing {sorted(missing)}")
-    if int(a["version"]) != CACHE_VERSION:
-        raise CacheError(f"{path}: cache version {int(a['version'])}, expected {CACHE_VERSION}")
+    if a["version"].shape != () or a["version"].dtype.kind not in "iu" or int(a["version"]) != CACHE_VERSION:
+        raise CacheError(f"{path}: cache version {a['version']!r}, expected {CACHE_VERSION}")
     images, labels = a["images"], a["labels"]
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise CacheError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N,H,W,3)")
@@ -90,6 +139,8 @@ def load_cache(path: str | os.PathLike, *, size: int | None = None,
     names = tuple(str(c) for c in a["class_names"])
     if class_names is not None and tuple(class_names) != names:
         raise CacheError(f"{path}: classes {names}, expected {tuple(class_names)}")
+    if a["checksum"].shape != () or a["checksum"].dtype.kind not in "iu":
+        raise CacheError(f"{path}: the checksum field is {a['checksum'].dtype} {a['checksum'].shape}")
     if _checksum(images, labels) != int(a["checksum"]):
         raise CacheError(f"{path}: checksum mismatch, the cache is damaged; delete it and reload")
     try:
@@ -97,7 +148,7 @@ def load_cache(path: str | os.PathLike, *, size: int | None = None,
                        tuple(map(tuple, a["skipped"].tolist())),
                        {k[5:]: v for k, v in a.items() if k.startswith("attr.")},
                        str(a.get("description", "")))
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise CacheError(f"{path}: inconsistent cache: {e}") from e
 
 
@@ -121,7 +172,7 @@ def load_pickle(folder: str | os.PathLike = ".", *, trust: bool = False,
     your machine. Pass ``trust=True`` only for files you wrote yourself; prefer `load_cache`.
     """
     folder = Path(folder)
-    if not trust:
+    if trust is not True:  # not truthiness: trust="no" must not run the payload
         raise PermissionError(f"{folder}: loading a pickle runs code stored in it; pass trust=True "
                               "only for X.pickle/y.pickle you made yourself (or use load_cache)")
     with open(folder / "X.pickle", "rb") as f:
@@ -131,6 +182,14 @@ def load_pickle(folder: str | os.PathLike = ".", *, trust: bool = False,
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype != np.uint8:
         raise ValueError(f"{folder / 'X.pickle'}: images are {x.dtype}, expected uint8 0-255")
+    if y.ndim != 1 or len(y) != len(x) or (len(y) and y.dtype.kind not in "iu"):
+        raise ValueError(f"{folder / 'y.pickle'}: labels are {y.dtype} {y.shape}, expected whole numbers, "
+                         f"one per image ({len(x)})")
+    limit = len(class_names) if class_names is not None else len(y)
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= limit):
+        why = "the class names given" if class_names is not None else "at most one class per image"
+        raise ValueError(f"{folder / 'y.pickle'}: labels run from {int(y.min())} to {int(y.max())}; "
+                         f"expected 0..{limit - 1} ({why})")
     n = int(y.max()) + 1 if len(y) else 0
     names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(n))
     return Dataset(x, y, names, description=f"pickles in {folder}")
