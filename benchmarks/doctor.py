@@ -31,6 +31,7 @@ from typing import Any
 import keras
 
 OUT = Path(__file__).resolve().parent / "results" / "doctor.jsonl"
+NOTES = "<!-- what the runs say: written by hand from the table and the jsonl; kept on rebuild -->"
 # the doctor's fixes as one-change variants of the question's network (facekit.models.VARIANTS)
 AS_VARIANT = {"he_init": "he_init", "lower_lr": "lr_1e-4", "batch_norm": "batch_norm",
               "fewer_layers": "fewer_layers"}
@@ -235,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
                 f.writelines(json.dumps(r) + "\n" for r in new)
         rows += new
     text = table(rows)
-    OUT.with_suffix(".md").write_text(f"{__doc__.split(chr(10))[0]}\n\n{text}\n")
+    md = OUT.with_suffix(".md")
+    notes = md.read_text().split(NOTES, 1)[1] if md.exists() and NOTES in md.read_text() else "\n"
+    md.write_text(f"{__doc__.split(chr(10))[0]}\n\n{text}\n\n{NOTES}{notes}")
     print(text)
     return 0
 

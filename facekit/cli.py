@@ -11,9 +11,22 @@ import time
 def _synth(args: argparse.Namespace) -> int:
     from facekit.data import write_folder
 
+    if not 16 <= args.size <= 1024:
+        return _fail(f"--size {args.size}: choose 16..1024 px (the question used 200)")
+    if args.n_per_class < 1:
+        return _fail(f"--n-per-class {args.n_per_class}: must be at least 1")
+    need = 8 * args.n_per_class * args.size ** 2 * 3
+    if need > 8 << 30:
+        return _fail(f"--n-per-class {args.n_per_class} at --size {args.size}: {need / 2 ** 30:.0f} GiB "
+                     "of images; keep it under 8")
+    if not 0 <= args.difficulty <= 1:
+        return _fail(f"--difficulty {args.difficulty}: must be between 0 and 1")
     t = time.perf_counter()
-    root = write_folder(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,
-                        difficulty=args.difficulty)
+    try:
+        root = write_folder(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,
+                            difficulty=args.difficulty, overwrite=args.overwrite)
+    except (ValueError, OSError) as e:
+        return _fail(f"--out {args.out}: {e}")
     n = 8 * args.n_per_class
     print(f"wrote {n} synthetic faces ({args.size}x{args.size} JPEG, 8 classes x {args.n_per_class}) "
           f"to {root}/<class>/ in {time.perf_counter() - t:.1f} s")
@@ -22,10 +35,40 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _story(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facekit.profiles import get_profile
+
+    try:
+        get_profile(args.profile)
+    except ValueError as e:
+        source = "--profile" if args.profile else "$FACEKIT_PROFILE"
+        return _fail(f"{source}: {e}")
+    if args.data != "synthetic":
+        data = Path(args.data)
+        if not data.is_dir():
+            return _fail(f"--data {args.data}: " + ("is a file; give a folder" if data.exists() else
+                                                    "no such folder") + " (or 'synthetic')")
+        if not any(data.iterdir()):
+            return _fail(f"--data {args.data}: the folder is empty")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".facekit-write-test").touch()
+        (out / ".facekit-write-test").unlink()
+    except OSError as e:
+        return _fail(f"--out {args.out}: cannot write there ({e.strerror or e})")
     from facekit.story import run_story
 
     run_story(args.profile, data=args.data, seed=args.seed, out=args.out)
     return 0
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, found {value}")
+    return value
 
 
 def _fail(message: str) -> int:
@@ -76,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "or classroom)")
     s.add_argument("--data", default="synthetic", help="'synthetic' (default), a UTKFace folder, or "
                    "a folder laid out as <root>/<class>/<images>")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--out", default="reports", help="folder for the figures (default reports/)")
     s.set_defaults(func=_story)
 
@@ -84,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="data/TRAINING", help="folder to write (default data/TRAINING)")
     s.add_argument("--n-per-class", type=int, default=100)
     s.add_argument("--size", type=int, default=200)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=_seed, default=0)
     s.add_argument("--difficulty", type=float, default=0.5)
+    s.add_argument("--overwrite", action="store_true", help="replace facekit's class folders in --out")
     s.set_defaults(func=_synth)
 
     s = sub.add_parser("doctor", help="diagnose a saved Keras classifier on a folder of images "

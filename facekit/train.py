@@ -21,7 +21,7 @@ import tensorflow as tf
 from facekit.data import Dataset
 
 __all__ = ["set_seed", "fit", "History", "at_chance", "sits_at_chance", "stuck_at_chance", "as_arrays",
-           "make_tf_dataset", "DataLike", "CHANCE_TOL"]
+           "make_tf_dataset", "DataLike", "CHANCE_TOL", "check_data"]
 
 DataLike = Dataset | tuple[np.ndarray, np.ndarray]  # what every facekit function accepts as data
 
@@ -41,6 +41,31 @@ def as_arrays(data: DataLike) -> tuple[np.ndarray, np.ndarray]:
         return data.images, data.labels
     x, y = data
     return np.asarray(x), np.asarray(y)
+
+
+def check_data(x: np.ndarray, y: np.ndarray, n_classes: int, what: str = "training",
+               allow_empty: bool = False) -> None:
+    """Raise ValueError, in words, for data a model cannot train on: no images, images and labels of
+    different lengths, one-hot or non-integer labels, labels outside 0..n_classes-1, NaN/inf pixels."""
+    if len(x) != len(y):
+        raise ValueError(f"{what} data: {len(x)} images but {len(y)} labels")
+    if len(x) == 0:
+        if allow_empty:
+            return
+        raise ValueError(f"{what} data: no images")
+    if y.ndim == 2 and y.shape[1] == n_classes:
+        raise ValueError(f"{what} labels look one-hot (shape {y.shape}); pass class numbers "
+                         "(y.argmax(1)): facekit models use sparse categorical cross-entropy")
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise ValueError(f"{what} labels are {y.dtype} {y.shape}; expected whole numbers, one per image")
+    if int(y.min()) < 0 or int(y.max()) >= n_classes:
+        raise ValueError(f"{what} labels run from {int(y.min())} to {int(y.max())}, but the model has "
+                         f"{n_classes} outputs (labels 0..{n_classes - 1})")
+    if x.dtype.kind == "f":
+        bad = ~np.isfinite(x.reshape(len(x), -1)).all(1)
+        if bad.any():
+            raise ValueError(f"{what} data: {int(bad.sum())} of {len(x)} images hold NaN or infinity "
+                             f"(the first is image {int(np.flatnonzero(bad)[0])})")
 
 
 def make_tf_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
@@ -75,6 +100,7 @@ class History:
     batch_loss: list[float] = field(default_factory=list)
     batch_accuracy: list[float] = field(default_factory=list)
     label: str = ""
+    non_finite: str = ""  # why training stopped on NaN/infinity ("" when it did not)
 
     def __getitem__(self, key: str) -> np.ndarray:
         """Per-epoch values of ``key`` (e.g. ``h["val_accuracy"]``)."""
@@ -92,7 +118,8 @@ class History:
         """True when the run *sits* at chance: `sits_at_chance` over its last two epochs and the
         last epoch's accuracy at 1/C (`stuck_at_chance`), so a loss merely passing through ln C
         on its way down does not count."""
-        return bool(stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes)
+        return bool(not self.non_finite
+                    and stuck_at_chance(self.final("loss"), self.final("accuracy"), self.n_classes)
                     and sits_at_chance(self["loss"].tolist(), self.n_classes, epochs=2))
 
     def table(self) -> str:
@@ -153,6 +180,15 @@ class _BatchRecorder(keras.callbacks.Callback):
         self.h.batch_loss.append(float(logs["loss"]))
         if "accuracy" in logs:
             self.h.batch_accuracy.append(float(logs["accuracy"]))
+        if not math.isfinite(float(logs["loss"])) and not self.h.non_finite:
+            self._stop(f"the loss became {float(logs['loss'])} at batch {self.step}")
+
+    def _stop(self, why: str) -> None:
+        self.h.non_finite = f"epoch {len(self.h.epochs) + 1}: {why}"
+        self.model.stop_training = True
+        print(f"fit stopped ({self.h.label}): {self.h.non_finite}. NaN or infinity in training - check "
+              "the inputs for NaN and try a lower learning rate; a loss near ln C after this is "
+              "not a network stuck at chance.", flush=True)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -160,6 +196,11 @@ class _BatchRecorder(keras.callbacks.Callback):
             logs[k] = total / self.n  # true epoch means for every callback after this one
         row = {k: float(v) for k, v in logs.items() if np.isscalar(v) or np.ndim(v) == 0}
         row["seconds"] = time.perf_counter() - self.t0
+        if not self.h.non_finite:  # NaN weights can hide behind a finite loss (ReLU(NaN) is 0 here)
+            bad = next((w.path for w in self.model.weights
+                        if not np.isfinite(keras.ops.convert_to_numpy(w)).all()), None)
+            if bad is not None:
+                self._stop(f"the weights {bad} hold NaN or infinity")
         self.h.epochs.append(row)
         if self.verbose:
             lines = self.h.table().splitlines()
@@ -178,14 +219,16 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     prints a compact per-epoch table. Multi-GPU: build and compile the model inside
     ``strategy.scope()`` and pass ``strategy``; `fit` runs under it.
     """
+    for name, value, least in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ValueError(f"fit: {name} must be a whole number >= {least}; found {value!r}")
     if seed is not None:
         set_seed(seed)
     x, y = as_arrays(train)
     n_classes = int(model.output_shape[-1])
-    if len(x) == 0:
-        raise ValueError("no training images")
-    if y.max() >= n_classes:
-        raise ValueError(f"labels go up to {int(y.max())} but the model has {n_classes} outputs")
+    check_data(x, y, n_classes, "training")
+    if val is not None:
+        check_data(*as_arrays(val), n_classes, "validation", allow_empty=True)
     history = History(n_classes=n_classes, label=label or model.name)
     train_ds = make_tf_dataset(x, y, batch_size, shuffle=shuffle, seed=seed or 0)
     val_ds = None

@@ -301,3 +301,142 @@ def test_pickle_labels_are_checked_against_the_images_and_classes(tmp_path):
         (tmp_path / "y.pickle").write_bytes(pickle.dumps(y))
         with pytest.raises(ValueError, match=words):
             load_pickle(tmp_path, trust=True)
+
+
+# ----------------------------------------------------------------------------- training and the doctor
+
+def tiny_model(classes=4, rescale=True, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((12, 12, 3))] + ([keras.layers.Rescaling(1 / 255)] if rescale else [])
+    m = keras.Sequential(layers + [keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.Flatten(),
+                                   keras.layers.Dense(classes, activation="softmax")])
+    m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    return m
+
+
+def tiny_data(n=32, classes=4):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n, 12, 12, 3)).astype(np.uint8), np.arange(n) % classes
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda x, y: (np.where(np.arange(len(x))[:, None, None, None] == 3, np.nan, x / 255.0), y),
+     "1 of 32 images hold NaN or infinity \\(the first is image 3\\)"),
+    (lambda x, y: (x, np.where(y == 1, -1, y)), "labels run from -1 to 3"),
+    (lambda x, y: (x, y[:-1]), "32 images but 31 labels"),
+    (lambda x, y: (x, np.eye(4)[y]), "look one-hot"),
+    (lambda x, y: (x, y + 1), "labels run from 1 to 4, but the model has 4 outputs"),
+    (lambda x, y: (x[:0], y[:0]), "no images"),
+])
+def test_fit_refuses_bad_data_before_training_in_words(change, words):
+    from facekit.train import fit
+
+    x, y = change(*tiny_data())
+    with pytest.raises(ValueError, match=words):
+        fit(tiny_model(), (x, y), epochs=1)
+
+
+def test_fit_checks_validation_data_and_its_own_arguments():
+    from facekit.train import fit
+
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match="validation labels run from 0 to 9"):
+        fit(tiny_model(), (x, y), (x[:4], np.array([0, 1, 2, 9])), epochs=1)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1; found 0"):
+        fit(tiny_model(), (x, y), batch_size=0)
+
+
+def test_fit_stops_and_says_so_when_the_weights_go_non_finite(capsys):
+    import keras
+
+    from facekit.train import fit
+
+    model = tiny_model()
+    model.layers[-1].kernel.assign(np.full(model.layers[-1].kernel.shape, np.nan, np.float32))
+    h = fit(model, tiny_data(), epochs=3)
+    assert len(h.epochs) == 1 and h.non_finite and not h.stuck
+    assert "fit stopped" in capsys.readouterr().out
+    assert isinstance(model, keras.Model)
+
+
+def test_doctor_flags_nan_weights_first_and_suggests_nothing_else():
+    from facekit.diagnose import doctor
+
+    model = tiny_model()
+    model.layers[1].kernel.assign(np.full(model.layers[1].kernel.shape, np.nan, np.float32))
+    report = doctor(model, tiny_data())
+    assert not report.ok and [c.name for c in report.checks] == ["finite weights"]
+    assert len(report.suggestions) == 1 and "NaN" in report.suggestions[0]
+
+
+def test_doctor_says_inputs_scaled_twice():
+    from facekit.diagnose import doctor
+
+    x, y = tiny_data()
+    report = doctor(tiny_model(rescale=True), (x.astype(np.float32) / 255.0, y))
+    assert [c.name for c in report.checks] == ["input scale"]
+    assert report.suggestions[0].startswith("inputs scaled twice")
+    plain = doctor(tiny_model(rescale=False), (x.astype(np.float32) / 255.0, y), overfit_steps=2)
+    assert plain.checks[0].name == "loss vs ln C"  # 0..1 floats into a model without Rescaling are fine
+
+
+@pytest.mark.parametrize("y_change, words", [(lambda y: y + 1, "labels run from 1 to 4"),
+                                             (lambda y: y - 1, "labels run from -1"),
+                                             (lambda y: y[:0], "32 images but 0 labels")])
+def test_doctor_checks_its_data_up_front(y_change, words):
+    from facekit.diagnose import doctor
+
+    x, y = tiny_data()
+    with pytest.raises(ValueError, match=words):
+        doctor(tiny_model(), (x, y_change(y)))
+    with pytest.raises(ValueError, match="no images"):
+        doctor(tiny_model(), (x[:0], y[:0]))
+
+
+# ----------------------------------------------------------------------------- the command line
+
+def test_synth_refuses_a_non_empty_folder_unless_overwrite(tmp_path, capsys):
+    from facekit.cli import main
+
+    out = tmp_path / "T"
+    assert main(["synth", "--out", str(out), "--n-per-class", "2", "--size", "32", "--seed", "1"]) == 0
+    assert main(["synth", "--out", str(out), "--n-per-class", "1", "--size", "32", "--seed", "2"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    (out / "mine.txt").write_text("keep me")
+    assert main(["synth", "--out", str(out), "--n-per-class", "1", "--size", "32", "--seed", "2",
+                 "--overwrite"]) == 0
+    assert len(list(out.rglob("*.jpg"))) == 8 and (out / "mine.txt").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["story", "--profile", "huge"], "--profile: unknown profile 'huge'"),
+    (["story", "--data", "/no/such/folder"], "--data /no/such/folder: no such folder"),
+    (["synth", "--size", "10000"], "--size 10000: choose 16..1024"),
+    (["synth", "--n-per-class", "0"], "--n-per-class 0"),
+])
+def test_cli_bad_arguments_end_in_one_line_and_exit_2(argv, words, capsys, tmp_path):
+    from facekit.cli import main
+
+    assert main(argv + (["--out", str(tmp_path / "o")] if argv[0] == "synth" else [])) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_story_checks_env_profile_file_data_empty_data_and_out(tmp_path, capsys, monkeypatch):
+    from facekit.cli import main
+
+    monkeypatch.setenv("FACEKIT_PROFILE", "nope")
+    assert main(["story"]) == 2 and "$FACEKIT_PROFILE: unknown profile 'nope'" in capsys.readouterr().err
+    monkeypatch.delenv("FACEKIT_PROFILE")
+    (tmp_path / "f.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    assert main(["story", "--data", str(tmp_path / "f.txt")]) == 2 and "is a file" in capsys.readouterr().err
+    assert main(["story", "--data", str(tmp_path / "empty")]) == 2 and "empty" in capsys.readouterr().err
+    assert main(["story", "--out", str(tmp_path / "f.txt" / "sub")]) == 2
+    assert "--out" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["story", "--seed", "-1"])
+    assert e.value.code == 2 and "must be 0 or more" in capsys.readouterr().err

@@ -9,6 +9,7 @@ artefacts. Image i of class c is a pure function of (seed, c, i, size, difficult
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -178,10 +179,22 @@ def make_faces(n_per_class: int = 100, size: int = 96, seed: int = 0,
 
 def write_folder(root: str | os.PathLike = "data/TRAINING", n_per_class: int = 100,
                  size: int = 200, seed: int = 0, difficulty: float = 0.5,
-                 quality: int = 95) -> Path:
+                 quality: int = 95, overwrite: bool = False) -> Path:
     """Write the synthetic faces as JPEGs in the question's layout ``root/<class>/<class>_0000.jpg``,
-    so the question's own data script runs on them unchanged. Returns ``root``."""
+    so the question's own data script runs on them unchanged. Returns ``root``.
+
+    A ``root`` that already holds files is refused (stale faces of another seed would mix in),
+    unless ``overwrite=True``, which first empties facekit's own class folders (and nothing else)."""
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root}: exists and is not a folder")
+    if root.is_dir() and any(root.iterdir()):
+        if not overwrite:
+            raise ValueError(f"{root}: not empty; write into an empty folder, or pass overwrite=True "
+                             "(--overwrite) to replace facekit's class folders there")
+        for name in CLASS_NAMES:
+            if (root / name).is_dir():
+                shutil.rmtree(root / name)
     ds = make_faces(n_per_class, size, seed, difficulty)
     for name in CLASS_NAMES:
         (root / name).mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import facekit.diagnose.checks as measure
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import ensure_built, sample
 from facekit.diagnose.trials import Trial, learning_rate, try_fixes
-from facekit.train import DataLike
+from facekit.train import DataLike, as_arrays, check_data
 
 __all__ = ["Report", "doctor", "RULE_ORDER"]
 
@@ -119,6 +119,36 @@ def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.
     return s
 
 
+def _rescaling(model: keras.Model) -> float | None:
+    """The scale of the model's first Rescaling layer (1/255 for most image models), or None."""
+    for la in model.layers:
+        if isinstance(la, keras.layers.Rescaling):
+            scale = np.asarray(la.scale, dtype=float)
+            return float(scale.max()) if scale.size else None
+    return None
+
+
+def _before_anything(model: keras.Model, x: np.ndarray) -> Check | None:
+    """A fault that makes every other measurement meaningless: weights holding NaN/infinity, or
+    images scaled twice (0..1 floats into a model that divides by 255 itself)."""
+    bad = [w.path for w in model.weights if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
+    if bad:
+        advice = (f"the weights hold NaN or infinity ({len(bad)} tensors, first {bad[0]}): training blew "
+                  "up (NaN in the inputs, or a learning rate too large). Rebuild the model; no other "
+                  "check means anything until then")
+        return Check("finite weights", False, f"{len(bad)} weight tensors hold NaN or infinity "
+                     f"(first: {bad[0]})", {"layers": bad, "advice": advice})
+    scale = _rescaling(model)
+    top = float(np.max(x)) if x.size else 0.0
+    if scale is not None and scale < 0.1 and x.dtype.kind == "f" and 0 < top <= 1.0:
+        advice = (f"inputs scaled twice: the images already run 0..{top:.3g}, and the model's own "
+                  f"Rescaling({scale:.4g}) divides them again, so the network sees values under "
+                  f"{top * scale:.2g}. Pass the uint8 (0-255) images, or drop the model's Rescaling")
+        return Check("input scale", False, f"images 0..{top:.3g} into a model that rescales by "
+                     f"{scale:.4g}: scaled twice", {"max": top, "scale": scale, "advice": advice})
+    return None
+
+
 def _ranked(trials: list[Trial], margin: float = 0.02) -> list[Trial]:
     """Tried fixes whose final loss beat the unchanged model's by more than ``margin``, best first."""
     base = next((t for t in trials if t.fix == "baseline"), None)
@@ -155,8 +185,16 @@ def doctor(model: keras.Model, data: DataLike, n: int = 64, overfit_steps: int =
     learning-rate sweep (slower). ``trials=True`` tries each candidate fix on a fresh copy for
     ``trial_steps`` steps on the same ``trial_images`` images (`facekit.diagnose.trials`) and
     ranks the suggestions by the measured loss; without it the suggestions come from rules."""
+    xa, ya = as_arrays(data)
+    if model.output_shape[-1] is None or len(model.output_shape) != 2:
+        raise ValueError(f"doctor: expected a classifier with outputs (batch, classes); "
+                         f"{model.name} gives {model.output_shape}")
+    check_data(xa, ya, int(model.output_shape[-1]), "doctor's")
     x, y = sample(data, max(n, 16))
     ensure_built(model, x)
+    first = _before_anything(model, x)
+    if first is not None:  # nothing else the doctor measures means anything until this is fixed
+        return Report(model.name, [first], [], [first.values["advice"]], [], [first.values["advice"]])
     run = [measure.loss_at_init(model, (x, y), n), measure.output_sensitivity(model, (x, y), n),
            measure.input_baseline(model, (x, y), n), measure.activation_report(model, (x, y), min(n, 32)),
            measure.gradient_report(model, (x, y), min(n, 32)),
