@@ -86,6 +86,8 @@ def _doctor(args: argparse.Namespace) -> int:
     from facekit.diagnose import doctor
 
     path = Path(args.model)
+    if args.per_class < 1:
+        return _fail(f"--per-class {args.per_class}: must be at least 1")
     if not path.is_file():
         return _fail(f"{path}: no such model file (a .keras file saved with model.save)")
     try:

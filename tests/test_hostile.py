@@ -440,3 +440,61 @@ def test_cli_story_checks_env_profile_file_data_empty_data_and_out(tmp_path, cap
     with pytest.raises(SystemExit) as e:
         main(["story", "--seed", "-1"])
     assert e.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- random messy folders
+
+def _bad_file(path: Path, kind: int, rng) -> Path:
+    good = cv2.imencode(".jpg", rng.integers(0, 256, (24, 24, 3), dtype=np.uint8))[1].tobytes()
+    if kind == 0:
+        path.write_bytes(b"")                                   # empty
+    elif kind == 1:
+        path.write_bytes(rng.bytes(200))                        # random bytes
+    elif kind == 2:
+        path.write_bytes(good[: len(good) // 2])                # truncated
+    elif kind == 3:
+        path = path.with_suffix(".txt")
+        path.write_text("notes")                                # not an image
+    elif kind == 4:
+        path.write_bytes(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())  # too small
+    else:
+        path.write_bytes(png_claiming(30000, 30000))            # a bomb by header
+    return path
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_messy_folders_lose_nothing_and_mislabel_nothing(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    root = tmp_path / "root"
+    colours = {}
+    every: set[str] = set()
+    for c in range(int(rng.integers(2, 5))):
+        name = f"class{c}"
+        (root / name).mkdir(parents=True)
+        colours[name] = np.array([40 + 60 * c, 200 - 50 * c, 30 + 40 * (c % 2)])
+        for i in range(int(rng.integers(0, 7))):
+            p = root / name / f"{i:02d}_{'bad' if rng.random() < 0.35 else 'ok'}.{'png' if i % 2 else 'jpg'}"
+            if "bad" in p.name:
+                p = _bad_file(p, int(rng.integers(0, 6)), rng)
+            else:
+                write_rgb(p, solid(tuple(int(v) for v in colours[name]), int(rng.integers(16, 60)),
+                                   int(rng.integers(16, 60))), p.suffix)
+            every.add(str(p))
+        if rng.random() < 0.3:
+            (root / name / ".DS_Store").write_bytes(b"junk")     # hidden: ignored, not listed
+    per_class = None if rng.random() < 0.5 else int(rng.integers(1, 5))
+    try:
+        ds = load_folder(root, size=16, per_class=per_class)
+    except ValueError as e:
+        assert "no readable images" in str(e)
+        return
+    skipped = {p for p, _ in ds.skipped}
+    loaded = set(ds.paths)
+    assert not loaded & skipped
+    assert every <= loaded | skipped | {str(root / c) for c in colours}, every - loaded - skipped
+    for img, label, path in zip(ds.images, ds.labels, ds.paths):
+        folder = Path(path).parent.name
+        assert ds.class_names[label] == folder
+        assert np.abs(img.reshape(-1, 3).mean(0) - colours[folder]).max() < 6, path
+    if per_class is not None:
+        assert np.bincount(ds.labels).max() <= per_class
