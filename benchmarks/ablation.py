@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         done = {(r["profile"], r["max_epochs"], r["variant"], r["seed"]) for r in rows}
         copied = from_mechanism(prof.name, args.epochs)
         train = val = None
-        for variant in args.variants:  # variant outermost: a cut-short sweep finishes whole variants
-            for seed in range(args.seeds):
+        for seed in range(args.seeds):  # seed outermost: a cut-short sweep covers every variant alike
+            for variant in args.variants:
                 if (prof.name, args.epochs, variant, seed) in done:
                     continue
                 row = copied.get((variant, seed))
