@@ -36,3 +36,27 @@ def test_generalize_benchmark_runs_at_a_tiny_size(tmp_path):
     assert len(out.read_text().splitlines()) == 2 and "| improved |" in stdout
     md = out.with_suffix(".md").read_text()
     assert "Regenerate: `python -m benchmarks.generalize" in md and "Best recipe on validation" in md
+
+
+def test_ablation_benchmark_copies_the_mechanism_runs_and_counts_three_outcomes(tmp_path):
+    import json
+
+    from benchmarks import ablation
+
+    def mech(lr, init, seed, outcome, losses):
+        return {"profile": "ci", "lr": lr, "optimizer": "adam", "init": init, "seed": seed, "switch": None,
+                "max_epochs": 3, "outcome": outcome, "epochs_to_learn": 3 if outcome == "learns" else None,
+                "epochs_run": len(losses), "losses": losses, "accuracy": [0.1, 0.2, 0.6][:len(losses)],
+                "val_accuracy": [0.1, 0.2, 0.4][:len(losses)], "batches": []}
+
+    path = tmp_path / "mechanism.jsonl"
+    rows = [mech(1e-3, "glorot_uniform", 0, "stuck", [2.08, 2.08, 2.08]),
+            mech(1e-4, "glorot_uniform", 0, "learns", [2.0, 1.5, 1.0]),
+            mech(1e-3, "he_normal", 0, "drifting", [3.0, 2.0, 1.9]),
+            {**mech(1e-3, "glorot_uniform", 1, "stuck", [2.08]), "max_epochs": 8}]  # another budget
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    copied = ablation.from_mechanism("ci", 3, path)
+    assert sorted(copied) == [("he_init", 0), ("lr_1e-4", 0), ("question", 0)]
+    table = ablation.table(list(copied.values()))
+    assert "| ci (3 epochs) | lr_1e-4 |" in table and "| 1 | 1 | 0 | 0 | 3 | 1.000 | 0.400 |" in table
+    assert table.index("| question |") < table.index("| lr_1e-4 |") < table.index("| he_init |")
