@@ -77,8 +77,9 @@ def rules_on_ablation(prof: Any, train: Any) -> list[dict[str, Any]]:
     runs = [r for r in runs if r["profile"] == prof.name]
     by = {(r["variant"], r["seed"]): r for r in runs}
     rows = []
-    for r in sorted((r for r in runs if r["variant"] == "question" and r["outcome"] == "stuck"),
-                    key=lambda r: r["seed"]):
+    tried = {r["seed"] for r in runs if r["variant"] == "batch_norm"}  # seeds the ablation has reached
+    for r in sorted((r for r in runs if r["variant"] == "question" and r["outcome"] == "stuck"
+                     and r["seed"] in tried), key=lambda r: r["seed"]):
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=r["seed"])
         report = doctor(model, train, overfit_steps=1)
         fix = rule_fix(report.rules)
@@ -178,7 +179,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             out.append(f"| {name} | {fixes or '-'} | {res.count('learns')}/{len(stuck)} | "
                        f"{res.count('stuck')} | {res.count('drifting')} | "
                        f"{statistics.median(eps) if eps else '-'} |")
-    p = [r for r in rows if r["kind"] != "question"]
+    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation")]
     if p:
         out.append("\n| planted fault | seeds | run with the fault | doctor's top fix | top fix removes the "
                    "fault | learns after the top fix |")
