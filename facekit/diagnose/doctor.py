@@ -186,12 +186,14 @@ def doctor(model: keras.Model, data: DataLike, n: int = 64, overfit_steps: int =
     ``trial_steps`` steps on the same ``trial_images`` images (`facekit.diagnose.trials`) and
     ranks the suggestions by the measured loss; without it the suggestions come from rules."""
     xa, ya = as_arrays(data)
+    if len(xa) == 0 or len(xa) != len(ya):
+        check_data(xa, ya, 1, "doctor's")  # raises: no images, or images and labels of different lengths
+    x, y = sample(data, max(n, 16))
+    ensure_built(model, x)
     if model.output_shape[-1] is None or len(model.output_shape) != 2:
         raise ValueError(f"doctor: expected a classifier with outputs (batch, classes); "
                          f"{model.name} gives {model.output_shape}")
     check_data(xa, ya, int(model.output_shape[-1]), "doctor's")
-    x, y = sample(data, max(n, 16))
-    ensure_built(model, x)
     first = _before_anything(model, x)
     if first is not None:  # nothing else the doctor measures means anything until this is fixed
         return Report(model.name, [first], [], [first.values["advice"]], [], [first.values["advice"]])
