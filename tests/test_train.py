@@ -68,7 +68,7 @@ def test_fit_accepts_arrays_and_a_strategy():
 
 def test_fit_rejects_labels_beyond_the_outputs():
     ds = tiny_data(n=16, classes=4)
-    with pytest.raises(ValueError, match="labels go up to 3"):
+    with pytest.raises(ValueError, match="labels run from 0 to 3, but the model has 2 outputs"):
         fit(tiny_model(classes=2), ds, epochs=1)
 
 
