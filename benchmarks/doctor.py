@@ -30,8 +30,9 @@ from typing import Any
 
 import keras
 
+from benchmarks.notes import write_with_notes
+
 OUT = Path(__file__).resolve().parent / "results" / "doctor.jsonl"
-NOTES = "<!-- what the runs say: written by hand from the table and the jsonl; kept on rebuild -->"
 # the doctor's fixes as one-change variants of the question's network (facekit.models.VARIANTS)
 AS_VARIANT = {"he_init": "he_init", "lower_lr": "lr_1e-4", "batch_norm": "batch_norm",
               "fewer_layers": "fewer_layers"}
@@ -237,9 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                 f.writelines(json.dumps(r) + "\n" for r in new)
         rows += new
     text = table(rows)
-    md = OUT.with_suffix(".md")
-    notes = md.read_text().split(NOTES, 1)[1] if md.exists() and NOTES in md.read_text() else "\n"
-    md.write_text(f"{__doc__.split(chr(10))[0]}\n\n{text}\n\n{NOTES}{notes}")
+    write_with_notes(OUT.with_suffix(".md"), __doc__.splitlines()[0], text)
     print(text)
     return 0
 

@@ -34,8 +34,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.notes import write_with_notes
+
 OUT = Path(__file__).resolve().parent / "results" / "mechanism.jsonl"
-NOTES = "<!-- what the runs say: written by hand from the table and the jsonl; kept on rebuild -->"
 
 
 class Probe(keras.callbacks.Callback):
@@ -208,9 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['outcome']:8s} after {row['epochs_run']} epochs, loss {row['losses'][-1]:.4f} "
                       f"({row['seconds']:.0f} s)", flush=True)
     table = summarise(runs) if runs else "(no runs yet)"
-    md = out.with_suffix(".md")
-    notes = md.read_text().split(NOTES, 1)[1] if md.exists() and NOTES in md.read_text() else "\n"
-    md.write_text(f"{__doc__.split(chr(10))[0]}\n\n{table}\n\n{NOTES}{notes}")
+    write_with_notes(out.with_suffix(".md"), __doc__.splitlines()[0], table)
     print(table)
     return 0
 
