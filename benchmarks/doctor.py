@@ -3,6 +3,7 @@
     python -m benchmarks.doctor --profile ci --seeds 10        # the question's network
     python -m benchmarks.doctor --planted                       # two networks facekit did not build
     python -m benchmarks.doctor --rules-on-ablation --profile classroom   # the rules, on the ablation
+    python -m benchmarks.doctor --trials-on-ablation --profile classroom  # the trials, on the ablation
     python -m benchmarks.doctor --table                         # rebuild benchmarks/results/doctor.md
 
 The question's network: for each seed, train it as the question did (the profile's epochs); if it
@@ -15,7 +16,11 @@ the doctor must rank the fix that removes the fault first. ``--rules-on-ablation
 whose question network is stuck in ``ablation.jsonl``, the doctor's rule-only first fix on that
 seed's network (checks at init; the rules do not depend on the trained weights' overfit check when
 the signal checks fail) and the outcome of the ablation's run of that fix on that seed - the same
-network, seed and training, so nothing is trained again. Runs append to
+network, seed and training, so nothing is trained again (a fix the ablation has not run on that
+seed is trained once, as the ablation would, and appended to ``ablation.jsonl``).
+``--trials-on-ablation``: the same with the trials' top-ranked fix, ``doctor(..., trials=True,
+seed=seed)``. The trials train fresh copies (weights drawn with the run's seed), so they do not
+depend on the stuck weights; the checks at init decide that the network needs them. Runs append to
 ``benchmarks/results/doctor.jsonl``; a rerun skips what is there.
 """
 
@@ -25,6 +30,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +64,7 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
     row: dict[str, Any] = {"kind": "question", "profile": prof.name, "seed": seed, "stuck": h.stuck}
     if not h.stuck:
         return row
-    report = doctor(model, train, trials=True)
+    report = doctor(model, train, trials=True, seed=seed)
     row["trials"] = _trials(report)
     row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(report.rules)
     for key in ("top_fix", "rule_fix"):
@@ -69,27 +75,62 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
     return row
 
 
-def rules_on_ablation(prof: Any, train: Any) -> list[dict[str, Any]]:
+def _ablation_runs(prof: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    path = OUT.parent / "ablation.jsonl"
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(r["variant"], r["seed"]): r for r in runs if r["profile"] == prof.name}
+
+
+def ablation_run(prof: Any, train: Any, val: Any, variant: str, seed: int, epochs: int) -> dict[str, Any]:
+    """The ablation's run of ``variant`` on ``seed``; trained (exactly as the ablation trains it) and
+    appended to ``ablation.jsonl`` when the ablation has not reached that seed."""
+    from benchmarks.ablation import run_one
+
+    run = _ablation_runs(prof).get((variant, seed))
+    if run is None:
+        run = run_one(prof, train, val, variant, seed, epochs)
+        with (OUT.parent / "ablation.jsonl").open("a") as f:
+            f.write(json.dumps(run) + "\n")
+    return run
+
+
+def _stuck_seeds(prof: Any) -> list[tuple[int, int]]:
+    """(seed, epochs) of every question run the ablation recorded as stuck, by seed."""
+    return sorted((s, r["max_epochs"]) for (v, s), r in _ablation_runs(prof).items()
+                  if v == "question" and r["outcome"] == "stuck")
+
+
+def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int]) -> list[dict[str, Any]]:
+    """For every stuck seed of the ablation's question network: the doctor's first fix (the trials'
+    top-ranked one with ``trials``, else the rules' first) on that seed's network at init, and the
+    outcome of the ablation's run of that fix on that seed - the same network, seed and training."""
     from facekit.diagnose import doctor
     from facekit.models import question_model
 
-    path = OUT.parent / "ablation.jsonl"
-    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    runs = [r for r in runs if r["profile"] == prof.name]
-    by = {(r["variant"], r["seed"]): r for r in runs}
+    kind = "trials_on_ablation" if trials else "rules_on_ablation"
     rows = []
-    tried = {r["seed"] for r in runs if r["variant"] == "batch_norm"}  # seeds the ablation has reached
-    for r in sorted((r for r in runs if r["variant"] == "question" and r["outcome"] == "stuck"
-                     and r["seed"] in tried), key=lambda r: r["seed"]):
-        model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=r["seed"])
-        report = doctor(model, train, overfit_steps=1)
-        fix = rule_fix(report.rules)
-        run = by.get((AS_VARIANT[fix], r["seed"])) if fix else None
-        rows.append({"kind": "rules_on_ablation", "profile": prof.name, "seed": r["seed"], "rule_fix": fix,
-                     "failed_checks": [c.name for c in report.checks if not c.ok],
-                     "rule_fix_outcome": run["outcome"] if run else None,
-                     "rule_fix_epochs_to_learn": run["epochs_to_learn"] if run else None,
-                     "max_epochs": run["max_epochs"] if run else None})
+    for seed, epochs in _stuck_seeds(prof):
+        if seed in skip:
+            continue
+        model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=seed)
+        t = time.perf_counter()
+        report = doctor(model, train, overfit_steps=1, trials=trials, seed=seed)
+        fix = report.top_fix if trials else rule_fix(report.rules)
+        run = ablation_run(prof, train, val, AS_VARIANT[fix], seed, epochs) if fix else None
+        row = {"kind": kind, "profile": prof.name, "seed": seed, "rule_fix": rule_fix(report.rules),
+               "failed_checks": [c.name for c in report.checks if not c.ok],
+               "doctor_s": round(time.perf_counter() - t, 1),
+               "rule_fix_outcome" if not trials else "top_fix_outcome": run["outcome"] if run else None,
+               "rule_fix_epochs_to_learn" if not trials else "top_fix_epochs_to_learn":
+                   run["epochs_to_learn"] if run else None,
+               "max_epochs": epochs}
+        if trials:
+            row.update(top_fix=fix, trials=_trials(report))
+        rows.append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
+        if trials:  # minutes a seed: keep each as it finishes
+            with OUT.open("a") as f:
+                f.write(json.dumps(row) + "\n")
     return rows
 
 
@@ -133,7 +174,7 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
             keras.utils.set_random_seed(seed)
             model = build()
             h = fit(model, train, val, epochs=epochs, seed=seed)
-            report = doctor(model, train, trials=True)
+            report = doctor(model, train, trials=True, seed=seed)
             top = report.top_fix
             row = {"kind": name, "seed": seed, "outcome": outcome(h)[0], "top_fix": top,
                    "fault_fixed_by_top": top in fault_fixes,
@@ -150,18 +191,24 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     out = []
-    ra = [r for r in rows if r["kind"] == "rules_on_ablation"]
-    if ra:
-        res = [r["rule_fix_outcome"] for r in ra]
-        eps = [r["rule_fix_epochs_to_learn"] for r in ra if r["rule_fix_epochs_to_learn"]]
-        fixes = ", ".join(f"{f} ({sum(r['rule_fix'] == f for r in ra)})" for f in sorted({str(r["rule_fix"])
-                                                                                         for r in ra}))
-        out.append(f"The rules on the ablation ({ra[0]['profile']} profile, {ra[0]['max_epochs']} epochs): "
-                   f"{len(ra)} stuck seeds of the question's network.\n")
+    for kind, key, name in (("rules_on_ablation", "rule_fix", "rules only"),
+                            ("trials_on_ablation", "top_fix", "trials (doctor(trials=True))")):
+        ra = [r for r in rows if r["kind"] == kind]
+        if not ra:
+            continue
+        res = [r[key + "_outcome"] for r in ra]
+        eps = [r[key + "_epochs_to_learn"] for r in ra if r[key + "_epochs_to_learn"]]
+        fixes = ", ".join(f"{f} ({sum(str(r[key]) == f for r in ra)})"
+                          for f in sorted({str(r[key]) for r in ra}))
+        took = f"; the doctor took {statistics.median(r['doctor_s'] for r in ra):.0f} s a seed (median)" \
+            if all("doctor_s" in r for r in ra) else ""
+        out.append(f"The {name} on the ablation ({ra[0]['profile']} profile, {ra[0]['max_epochs']} epochs): "
+                   f"{len(ra)} stuck seeds of the question's network "
+                   f"({', '.join(str(r['seed']) for r in ra)}){took}.\n")
         out.append("| ranking | fix chosen (seeds) | learns after the fix | stuck | drifting | "
                    "epochs to learn (median) |")
         out.append("|---|---|---|---|---|---|")
-        out.append(f"| rules only | {fixes} | {res.count('learns')}/{len(ra)} | {res.count('stuck')} | "
+        out.append(f"| {name} | {fixes} | {res.count('learns')}/{len(ra)} | {res.count('stuck')} | "
                    f"{res.count('drifting')} | {statistics.median(eps) if eps else '-'} |\n")
     q = [r for r in rows if r["kind"] == "question"]
     if q:
@@ -180,7 +227,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             out.append(f"| {name} | {fixes or '-'} | {res.count('learns')}/{len(stuck)} | "
                        f"{res.count('stuck')} | {res.count('drifting')} | "
                        f"{statistics.median(eps) if eps else '-'} |")
-    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation")]
+    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")]
     if p:
         out.append("\n| planted fault | seeds | run with the fault | doctor's top fix | top fix removes the "
                    "fault | learns after the top fix |")
@@ -205,19 +252,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--planted", action="store_true", help="the two planted-fault networks instead")
     p.add_argument("--rules-on-ablation", action="store_true",
                    help="the rule-only first fix per stuck seed of ablation.jsonl, and its ablation outcome")
+    p.add_argument("--trials-on-ablation", action="store_true",
+                   help="the same with doctor(trials=True)'s top-ranked fix (minutes a seed)")
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
     args = p.parse_args(argv)
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()] if OUT.exists() else []
     if not args.table:
         if args.planted:
             new = planted_runs(args.seeds, args.epochs)
-        elif args.rules_on_ablation:
+        elif args.rules_on_ablation or args.trials_on_ablation:
             from facekit.profiles import get_profile, load_profile_data
 
             prof = get_profile(args.profile)
-            rows = [r for r in rows if not (r["kind"] == "rules_on_ablation" and r["profile"] == prof.name)]
-            new = rules_on_ablation(prof, load_profile_data(prof)[0])
-            OUT.write_text("".join(json.dumps(r) + "\n" for r in rows + new))
+            train, val = load_profile_data(prof)
+            mine = {r["seed"]: r for r in rows if r["kind"] in ("rules_on_ablation", "trials_on_ablation")
+                    and r["profile"] == prof.name and r["kind"].startswith("rules") == args.rules_on_ablation}
+            if args.rules_on_ablation:  # seconds: recomputed whole
+                rows = [r for r in rows if all(r is not m for m in mine.values())]
+                new = on_ablation(prof, train, val, False, set())
+                OUT.write_text("".join(json.dumps(r) + "\n" for r in rows + new))
+            else:  # minutes a seed: appended as they finish, resumed
+                new = on_ablation(prof, train, val, True, set(mine))
         else:
             from facekit.profiles import get_profile, load_profile_data
 

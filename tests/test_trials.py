@@ -60,6 +60,18 @@ def test_a_too_large_learning_rate_is_found_by_the_lower_lr_trial():
     assert "0.5 -> 0.05" in trials["lower_lr"].what
 
 
+def test_trials_repeat_for_a_seed_and_draw_new_weights_for_another():
+    x, y = digits(4)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 3)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    losses = [[t.losses for t in try_fixes(model, (x, y), ["he_init"], steps=3, n=32, seed=s)]
+              for s in (1, 1, 2)]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+
+
 def test_doctor_with_trials_ranks_by_measurement_and_says_what_it_measured():
     from facekit.diagnose import doctor
 

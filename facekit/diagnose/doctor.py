@@ -179,12 +179,13 @@ _RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a low
 
 def doctor(model: keras.Model, data: DataLike, n: int = 64, overfit_steps: int = 40,
            sweep: bool = False, trials: bool = False, trial_steps: int = 100,
-           trial_images: int = 256) -> Report:
+           trial_images: int = 256, seed: int = 0) -> Report:
     """Run the checks on ``model`` (untouched: training checks use a copy) and a sample of
     ``data``; return a `Report` (``report.ok``, ``str(report)``). ``sweep=True`` adds the
     learning-rate sweep (slower). ``trials=True`` tries each candidate fix on a fresh copy for
     ``trial_steps`` steps on the same ``trial_images`` images (`facekit.diagnose.trials`) and
-    ranks the suggestions by the measured loss; without it the suggestions come from rules."""
+    ranks the suggestions by the measured loss; without it the suggestions come from rules.
+    ``seed`` draws the trials' fresh weights, image sample and batches (the same seed, the same trials)."""
     xa, ya = as_arrays(data)
     if len(xa) == 0 or len(xa) != len(ya):
         check_data(xa, ya, 1, "doctor's")  # raises: no images, or images and labels of different lengths
@@ -206,6 +207,7 @@ def doctor(model: keras.Model, data: DataLike, n: int = 64, overfit_steps: int =
     checks = {c.name: c for c in run}
     healthy = all(c.ok for c in run)
     rules = [] if healthy else _suggest(model, checks, x, y)
-    tried = [] if healthy or not trials else try_fixes(model, data, steps=trial_steps, n=trial_images)
+    tried = [] if healthy or not trials else try_fixes(model, data, steps=trial_steps, n=trial_images,
+                                                       seed=seed)
     return Report(model.name, run, checks["activations"].values.get("dying", []),
                   _measured(tried, rules) if tried else rules, tried, rules)
