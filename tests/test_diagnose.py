@@ -103,6 +103,18 @@ def test_overfit_one_batch_and_lr_sweep_on_a_healthy_model():
     assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights()))  # model untouched
 
 
+def test_overfit_one_batch_gives_the_same_numbers_twice_on_a_model_with_dropout():
+    x, y = digits()
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((28, 28, 3)), keras.layers.Flatten(), keras.layers.Dropout(0.5),
+                          keras.layers.Dense(32, activation="relu"), keras.layers.Dropout(0.5),
+                          keras.layers.Dense(10, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    first = overfit_one_batch(m, (x, y), steps=5).values["losses"]
+    np.random.default_rng(1).random(3), keras.random.uniform((2,))  # the global state moves on
+    assert overfit_one_batch(m, (x, y), steps=5).values["losses"] == first
+
+
 def test_lr_sweep_on_a_dead_network_cannot_pick_a_rate_and_does_not_clear_it():
     x, y = digits()
     check = lr_sweep(small_cnn(bias=-100.0, dense_zero=True), (x, y), steps=30, lr_max=1e-2)

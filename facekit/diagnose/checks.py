@@ -179,10 +179,19 @@ def gradient_report(model: keras.Model, data: DataLike, n: int = 32, threshold: 
     return Check("gradients", not weak, verdict, {"layers": rows, "weak": weak, "loss": float(loss)})
 
 
-def clone_for_training(model: keras.Model, learning_rate: float | None = None) -> keras.Model:
+def clone_for_training(model: keras.Model, learning_rate: float | None = None, seed: int = 0) -> keras.Model:
     """A copy with the same weights and a fresh optimizer of the same kind (the original is
-    untouched)."""
-    clone = keras.models.clone_model(model)
+    untouched). Random layers (Dropout, noise, augmentation) get seeds drawn from ``seed``, so two
+    copies train alike whatever the global random state."""
+    count = iter(range(seed * 1000, seed * 1000 + 1000))
+
+    def seeded(layer: keras.layers.Layer) -> keras.layers.Layer:
+        cfg = layer.get_config()
+        if "seed" in cfg:
+            cfg["seed"] = next(count)
+        return type(layer).from_config(cfg)
+
+    clone = keras.models.clone_model(model, clone_function=seeded)
     clone.set_weights(model.get_weights())
     opt_cfg = model.optimizer.get_config() if getattr(model, "optimizer", None) else None
     opt = type(model.optimizer).from_config(opt_cfg) if opt_cfg else keras.optimizers.Adam()
@@ -201,7 +210,7 @@ def overfit_one_batch(model: keras.Model, data: DataLike, n: int = 16, steps: in
     ensure_built(model, x)
     c = int(model.output_shape[-1])
     target = 0.1 * math.log(c) if target is None else target
-    clone = clone_for_training(model)
+    clone = clone_for_training(model, seed=seed)
     losses = []
     for _ in range(steps):
         clone.reset_metrics()
@@ -221,7 +230,7 @@ def lr_sweep(model: keras.Model, data: DataLike, lr_min: float = 1e-6, lr_max: f
     x, y = as_arrays(data)
     ensure_built(model, x)
     rng = np.random.default_rng(seed)
-    clone = clone_for_training(model)
+    clone = clone_for_training(model, seed=seed)
     lrs = np.geomspace(lr_min, lr_max, steps)
     losses: list[float] = []
     for i, lr in enumerate(lrs):
