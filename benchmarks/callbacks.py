@@ -3,7 +3,9 @@
     python -m benchmarks.callbacks [--profile classroom] [--epochs 2] [--repeats 3]
 
 Trains the question's network of the profile with no callback, with ActivationStats, with
-GradientStats and with both (+ ChanceAlarm); reports the median seconds per epoch and the overhead.
+GradientStats and with both (+ ChanceAlarm); reports the fastest and the median seconds per epoch and
+the overhead by each. When the medians disagree with the fastest epochs the noise is larger than the
+effect, and the table says only that the overhead was not resolved.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ def main(argv: list[str] | None = None) -> None:
             times[name] += [e["seconds"] for e in h.epochs[1:] or h.epochs]
     base_min, base_med = min(times["none"]), statistics.median(times["none"])
     print(f"profile {prof.name}: {len(train)} training images, batch {prof.batch_size}, "
-          f"{args.repeats} runs x {args.epochs} epochs (epoch 1 excluded: tracing); the shared machine's "
-          "noise is additive, so the fastest epoch is the better estimate")
+          f"{args.repeats} runs x {args.epochs} epochs (epoch 1 excluded: tracing). If the median "
+          "column has a callback faster than none, the machine's noise exceeded the overhead: read "
+          "the fastest epochs as a rough estimate, not a measurement")
     print("| callbacks | fastest s/epoch | overhead | median s/epoch | overhead |\n|---|---|---|---|---|")
     for name, ts in times.items():
         lo, med = min(ts), statistics.median(ts)
