@@ -69,3 +69,26 @@ def test_no_rule_says_a_fix_that_the_ablation_shows_working_will_not_help(questi
     text = " ".join(question_report.rules).lower()
     for phrase in ("will not help", "not the problem", "does not help", "won't help"):
         assert phrase not in text, question_report.rules
+
+
+DOCTOR = ABLATION.with_name("doctor.jsonl")
+
+
+def test_the_doctor_validation_quotes_the_ablation_runs_it_names():
+    """benchmarks/results/doctor.md scores the doctor's first fix by the ablation's run of that fix on
+    the same seed: every such row must agree with ablation.jsonl, and name a seed stuck there."""
+    runs = {(r["variant"], r["seed"]): r for r in map(json.loads, ABLATION.read_text().splitlines())
+            if r["profile"] == "classroom"}
+    rows = [json.loads(line) for line in DOCTOR.read_text().splitlines() if line.strip()]
+    checked = 0
+    for r in rows:
+        if r["kind"] not in ("rules_on_ablation", "trials_on_ablation") or r["profile"] != "classroom":
+            continue
+        key = "rule_fix" if r["kind"] == "rules_on_ablation" else "top_fix"
+        assert runs[("question", r["seed"])]["outcome"] == "stuck", r["seed"]
+        if r[key] is not None:
+            run = runs[(VARIANT[r[key]], r["seed"])]
+            said = (r[key + "_outcome"], r[key + "_epochs_to_learn"])
+            assert (run["outcome"], run["epochs_to_learn"]) == said, (r["kind"], r["seed"])
+            checked += 1
+    assert checked >= MIN_SEEDS
