@@ -60,3 +60,23 @@ def test_ablation_benchmark_copies_the_mechanism_runs_and_counts_three_outcomes(
     table = ablation.table(list(copied.values()))
     assert "| ci (3 epochs) | lr_1e-4 |" in table and "| 1 | 1 | 0 | 0 | 3 | 1.000 | 0.400 |" in table
     assert table.index("| question |") < table.index("| lr_1e-4 |") < table.index("| he_init |")
+
+
+def test_a_rescued_run_is_judged_only_on_the_epochs_after_its_switch():
+    import math
+
+    import keras
+
+    from benchmarks.mechanism import StopWhenCertainAfter
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="softmax")])
+    model.stop_training = False  # as fit sets it
+    stop = StopWhenCertainAfter(2)
+    stop.set_model(model)
+    stop.on_train_begin()
+    stopped_at = None
+    for epoch in range(8):
+        stop.on_epoch_end(epoch, {"loss": math.log(8) + 1e-4, "accuracy": 0.125})
+        if model.stop_training and stopped_at is None:
+            stopped_at = epoch
+    assert stopped_at == 5  # epochs 2-5: four epochs at ln 8 after the switch
