@@ -175,9 +175,15 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
             keras.utils.set_random_seed(seed)
             model = build()
             h = fit(model, train, val, epochs=epochs, seed=seed)
-            report = doctor(model, train, trials=True, seed=seed)
+            examined = model
+            if h.non_finite:  # a diverged model has nothing left to measure: examine its fresh copy
+                keras.utils.set_random_seed(seed)
+                examined = build()
+            report = doctor(examined, train, trials=True, seed=seed)
             top = report.top_fix
             row = {"kind": name, "seed": seed, "outcome": outcome(h)[0], "top_fix": top,
+                   "diverged": bool(h.non_finite),
+                   "failed_checks": [c.name for c in report.checks if not c.ok],
                    "fault_fixed_by_top": top in fault_fixes,
                    "trials": _trials(report)}
             if top is not None:
