@@ -263,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the same with doctor(trials=True)'s top-ranked fix (minutes a seed)")
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
     args = p.parse_args(argv)
+    if not args.table:
+        from facekit.train import set_seed
+
+        set_seed(0)  # deterministic TF ops from the first doctor call on (fit() turns them on too)
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()] if OUT.exists() else []
     if not args.table:
         if args.planted:
