@@ -237,17 +237,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")]
     if p:
         out.append("\n| planted fault | seeds | run with the fault | doctor's top fix | top fix removes the "
-                   "fault | learns after the top fix |")
+                   "fault | after the top fix |")
         out.append("|---|---|---|---|---|---|")
         for kind in dict.fromkeys(r["kind"] for r in p):
             rs = [r for r in p if r["kind"] == kind]
             outcomes = ", ".join(f"{o} {n}" for o in ("learns", "drifting", "stuck")
                                  if (n := sum(r["outcome"] == o for r in rs)))
-            tops = ", ".join(f"{f} ({sum(r['top_fix'] == f for r in rs)})" for f in
+            tops = ", ".join(f"{f} ({sum(str(r['top_fix']) == f for r in rs)})" for f in
                              sorted({str(r["top_fix"]) for r in rs}))
+            after = ", ".join(f"{o} {n}" for o in ("learns", "drifting", "stuck")
+                              if (n := sum(r.get("top_fix_outcome") == o for r in rs)))
             out.append(f"| {kind} | {len(rs)} | {outcomes} | {tops} | "
                        f"{sum(r['fault_fixed_by_top'] for r in rs)}/{len(rs)} | "
-                       f"{sum(r.get('top_fix_outcome') == 'learns' for r in rs)}/{len(rs)} |")
+                       f"{after or '-'} |")
     return "\n".join(out)
 
 
