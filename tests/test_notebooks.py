@@ -68,3 +68,13 @@ def test_exercise_blank_prints_a_hint_and_its_solution_passes(path):
 def _code(path: Path) -> str:
     return "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
                    if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + EXERCISES, ids=lambda p: p.name)
+def test_no_template_placeholder_ships_in_a_markdown_cell(path):
+    """Chapter texts are built from results; an unfilled placeholder («name») once shipped (chapter 03)."""
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            assert "«" not in text and "TODO" not in text, f"{path.name} cell {i}: {text[:60]!r}"
