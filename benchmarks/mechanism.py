@@ -108,29 +108,6 @@ class SwitchLearningRate(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = self.lr
 
 
-class StopWhenCertainAfter(keras.callbacks.Callback):
-    """`facekit.ablation.StopWhenCertain`, counting only the epochs from ``first`` on (0-based): a
-    rescued run is judged on the epochs after its switch, never stopped before it has had
-    ``patience`` epochs at the new learning rate."""
-
-    def __init__(self, first: int):
-        from facekit.ablation import StopWhenCertain
-
-        super().__init__()
-        self.first, self.inner = first, StopWhenCertain()
-
-    def set_model(self, model: keras.Model) -> None:
-        super().set_model(model)
-        self.inner.set_model(model)
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.inner.on_train_begin(logs)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch >= self.first:
-            self.inner.on_epoch_end(epoch, logs)
-
-
 def run_one(profile: Any, train: Any, val: Any, lr: float, optimizer: str, init: str, seed: int,
             epochs: int, probe_epochs: int, switch: tuple[int, float] | None = None) -> dict[str, Any]:
     from facekit.ablation import StopWhenCertain, outcome
@@ -145,9 +122,7 @@ def run_one(profile: Any, train: Any, val: Any, lr: float, optimizer: str, init:
     extra = [SwitchLearningRate(*switch)] if switch else []
     # a rescue on classroom is judged on the epochs after the switch (the ci rescue rows used the
     # plain rule, which could stop a run before the new rate had four epochs)
-    stop: keras.callbacks.Callback = StopWhenCertain()
-    if switch is not None and profile.name != "ci":
-        stop = StopWhenCertainAfter(switch[0] // per_epoch)
+    stop = StopWhenCertain(first=switch[0] // per_epoch if switch and profile.name != "ci" else 0)
     hist = fit(model, train, val, epochs=epochs, batch_size=profile.batch_size, seed=seed,
                callbacks=[probe, *extra, stop])
     what, learned_at = outcome(hist)

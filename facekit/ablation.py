@@ -44,11 +44,13 @@ class StopWhenCertain(keras.callbacks.Callback):
     """Stop a run once its outcome is certain: training accuracy reached ``learns_at``, or the loss
     has sat at ln C for ``patience`` epochs (`facekit.train.sits_at_chance`) without going below it.
     A network whose output ignores the image cannot score below the label entropy (ln C on balanced
-    data), so a loss under ln C - 0.001 means it is learning, however slowly: it trains on."""
+    data), so a loss under ln C - 0.001 means it is learning, however slowly: it trains on.
+    Epochs before ``first`` (0-based) are not judged: a run whose learning rate is switched is
+    judged on the epochs after the switch."""
 
-    def __init__(self, patience: int = 4, learns_at: float = LEARNS_AT):
+    def __init__(self, patience: int = 4, learns_at: float = LEARNS_AT, first: int = 0):
         super().__init__()
-        self.patience, self.learns_at = patience, learns_at
+        self.patience, self.learns_at, self.first = patience, learns_at, first
         self.losses: list[float] = []
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -56,6 +58,8 @@ class StopWhenCertain(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
+        if epoch < self.first:
+            return
         self.losses.append(float(logs.get("loss", float("nan"))))
         c = int(self.model.output_shape[-1])
         window = self.losses[-self.patience:]

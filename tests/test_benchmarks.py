@@ -67,11 +67,11 @@ def test_a_rescued_run_is_judged_only_on_the_epochs_after_its_switch():
 
     import keras
 
-    from benchmarks.mechanism import StopWhenCertainAfter
+    from facekit.ablation import StopWhenCertain
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="softmax")])
     model.stop_training = False  # as fit sets it
-    stop = StopWhenCertainAfter(2)
+    stop = StopWhenCertain(first=2)
     stop.set_model(model)
     stop.on_train_begin()
     stopped_at = None

@@ -5,6 +5,7 @@ verdict. `loss_at_init`, `output_sensitivity`, `input_baseline`, `activation_rep
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,7 +184,7 @@ def clone_for_training(model: keras.Model, learning_rate: float | None = None, s
     """A copy with the same weights and a fresh optimizer of the same kind (the original is
     untouched). Random layers (Dropout, noise, augmentation) get seeds drawn from ``seed``, so two
     copies train alike whatever the global random state."""
-    count = iter(range(seed * 1000, seed * 1000 + 1000))
+    count = itertools.count(seed * 1000)
 
     def seeded(layer: keras.layers.Layer) -> keras.layers.Layer:
         cfg = layer.get_config()
