@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parents[1] / "facekit" / "results"  # shipped with the package
 OUT = RESULTS / "ablation.jsonl"
 ORDER = ["question", "lr_1e-4", "he_init", "batch_norm", "fewer_layers", "growing_filters",
          "first_5x5", "padding_same"]

@@ -76,7 +76,9 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
 
 
 def _ablation_runs(prof: Any) -> dict[tuple[str, int], dict[str, Any]]:
-    path = OUT.parent / "ablation.jsonl"
+    from benchmarks.ablation import OUT as ABLATION_OUT
+
+    path = ABLATION_OUT
     runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return {(r["variant"], r["seed"]): r for r in runs if r["profile"] == prof.name}
 
@@ -84,12 +86,13 @@ def _ablation_runs(prof: Any) -> dict[tuple[str, int], dict[str, Any]]:
 def ablation_run(prof: Any, train: Any, val: Any, variant: str, seed: int, epochs: int) -> dict[str, Any]:
     """The ablation's run of ``variant`` on ``seed``; trained (exactly as the ablation trains it) and
     appended to ``ablation.jsonl`` when the ablation has not reached that seed."""
+    from benchmarks.ablation import OUT as ABLATION_OUT
     from benchmarks.ablation import run_one
 
     run = _ablation_runs(prof).get((variant, seed))
     if run is None:
         run = run_one(prof, train, val, variant, seed, epochs)
-        with (OUT.parent / "ablation.jsonl").open("a") as f:
+        with ABLATION_OUT.open("a") as f:
             f.write(json.dumps(run) + "\n")
     return run
 

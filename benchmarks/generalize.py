@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--patience", type=int, default=15)
     p.add_argument("--train-per-class", type=int, default=50)
     p.add_argument("--more-per-class", type=int, default=700)
-    p.add_argument("--out", default="benchmarks/results/generalize.jsonl")
+    p.add_argument("--out", default="facekit/results/generalize.jsonl")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

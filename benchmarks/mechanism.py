@@ -15,8 +15,8 @@ on without probes for up to ``--epochs`` epochs and stops early once the outcome
 
 Outcomes (`facekit.ablation.outcome`, as the ablation counts them): **learns** - training accuracy
 >= 0.5 within the epochs; **stuck** - the loss sits at ln C (`History.stuck`); **drifting** - neither.
-Runs are appended to ``benchmarks/results/mechanism.jsonl`` as they finish; a rerun skips the
-runs already there, so a sweep can span sessions.
+Runs are appended to ``facekit/results/mechanism.jsonl`` (shipped with the package) as they
+finish; a rerun skips the runs already there, so a sweep can span sessions.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from benchmarks.notes import write_with_notes
 
-OUT = Path(__file__).resolve().parent / "results" / "mechanism.jsonl"
+OUT = Path(__file__).resolve().parents[1] / "facekit" / "results" / "mechanism.jsonl"
 
 
 class Probe(keras.callbacks.Callback):

@@ -2,7 +2,7 @@
 
     python -m benchmarks.reproduction --settings 100:64:100:5 100:32:50:3 --seeds 10
     python -m benchmarks.reproduction --settings 100:128:50:4 --seeds 5 \
-        --variants question he_init batch_norm ... --out benchmarks/results/ablation.jsonl
+        --variants question he_init batch_norm ... --out facekit/results/ablation.jsonl
 
 A setting is size:filters:per_class:epochs (batch 16, Adam 1e-3, synthetic faces at difficulty
 0.5, 10% stratified validation). A run is "stuck" (`facekit.train.History.stuck`) when its

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facekit import plots
+from facekit import plots, results
 from facekit.ablation import Ablation
 from facekit.generalize import Comparison
 
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    ablation = Ablation.from_jsonl(ROOT / "benchmarks/results/ablation.jsonl")
-    comparison = Comparison.from_jsonl(ROOT / "benchmarks/results/generalize.jsonl")
+    ablation = Ablation.from_jsonl(results.path("ablation.jsonl"))
+    comparison = Comparison.from_jsonl(results.path("generalize.jsonl"))
     out = ROOT / "docs/img"
     out.mkdir(parents=True, exist_ok=True)
     for style in ("default", "projector"):

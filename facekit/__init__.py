@@ -2,7 +2,16 @@
 
 Modules: data (loading, caches), synthetic (built-in faces), models, train, diagnose
 (+ callbacks), generalize (chapter 05's recipes), evaluate, plots, profiles, story, exercises,
-cli. Import what you need: ``from facekit.data import load_folder``.
+results (the committed measurements the chapters read), cli. Import what you need:
+``from facekit.data import load_folder``.
+
+Importing facekit before TensorFlow keeps TensorFlow's C++ start-up notices off stderr
+(see ``facekit._quiet``); ``TF_CPP_MIN_LOG_LEVEL=0`` in the environment shows them all again.
 """
 
+from facekit import _quiet
+
 __version__ = "0.1.0"
+
+_quiet.install()
+_quiet.warn_if_two_opencv_wheels()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -58,9 +57,12 @@ def _story(args: argparse.Namespace) -> int:
         (out / ".facekit-write-test").unlink()
     except OSError as e:
         return _fail(f"--out {args.out}: cannot write there ({e.strerror or e})")
+    from facekit.live import TerminalProgress
     from facekit.story import run_story
+    from facekit.train import extra_callbacks
 
-    run_story(args.profile, data=args.data, seed=args.seed, out=args.out)
+    with extra_callbacks(TerminalProgress()):  # a progress bar on a terminal; nothing in a log
+        run_story(args.profile, data=args.data, seed=args.seed, out=args.out)
     return 0
 
 
@@ -147,7 +149,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     return args.func(args)
 

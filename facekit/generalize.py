@@ -132,7 +132,7 @@ class RunResult:
         return self.train_acc - self.val_acc
 
     def record(self) -> dict[str, Any]:
-        """The numbers (no history, no model): one line of ``benchmarks/results/generalize.jsonl``."""
+        """The numbers (no history, no model): one line of ``facekit/results/generalize.jsonl``."""
         return {k: getattr(self, k) for k in _RECORD_FIELDS}
 
 

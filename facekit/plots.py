@@ -14,6 +14,7 @@ import numpy as np
 
 from facekit.data import Dataset
 from facekit.diagnose.checks import Check
+from facekit.live import LivePlot
 from facekit.style import REF, STYLES, current_style, scaled_font, scaled_line, subplots, use_style
 
 if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs runs here
@@ -28,7 +29,8 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
 __all__ = ["use_style", "current_style", "show_grid", "show_batch", "plot_history", "plot_histories",
            "plot_layer_stats", "color_dim", "plot_grad_norms", "plot_lr_sweep", "plot_ablation",
            "plot_mechanism", "plot_stats_over_training", "plot_confusion",
-           "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save"]
+           "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save",
+           "LivePlot"]
 
 def show_grid(ds: Dataset, per_class: int = 3, title: str | None = None) -> plt.Figure:
     """A grid with one column per class and ``per_class`` rows: what the classes look like."""
@@ -274,7 +276,7 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
 def plot_mechanism(runs: Sequence[dict], deep: int = 4,
                    title: str = "the first epoch, batch by batch (median over seeds, band: middle half)"
                    ) -> plt.Figure:
-    """The mechanism study's per-batch records (``benchmarks/results/mechanism.jsonl``), one line per
+    """The mechanism study's per-batch records (``facekit.results.mechanism_runs()``), one line per
     configuration: dead-channel share and mean bias of the last ``deep`` ReLU layers, and the logit
     spread across images."""
     groups: dict[str, list[dict]] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,15 +88,20 @@ def _printer(verbose: bool) -> Callable[..., None]:
 
 
 def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, ...] | None = None,
-              verbose: bool = False) -> dict[int, tuple[keras.Model, History]]:
+              verbose: bool = False, callbacks: Sequence[keras.callbacks.Callback] = ()
+              ) -> dict[int, tuple[keras.Model, History]]:
     """Chapter 02: the question's network trained on each seed (``prof.seeds``), as asked (Adam
-    1e-3); ``{seed: (model, history)}``. ``verbose`` prints one line a seed."""
+    1e-3); ``{seed: (model, history)}``. ``verbose`` prints one line a seed; ``callbacks`` run in
+    every seed's `fit` (a `facekit.plots.LivePlot` gets each seed's curves under its label)."""
     say = _printer(verbose)
     runs = {}
     for s in seeds or prof.seeds:
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
+        for cb in callbacks:
+            if hasattr(cb, "label"):
+                cb.label = f"seed {s}"
         h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
-                label="question net")
+                label="question net", callbacks=list(callbacks))
         runs[s] = (model, h)
         say(f"seed {s}: final loss {h.final('loss'):.4f} (ln {train.n_classes} = {h.chance_loss:.4f}), "
             f"train acc {h.final('accuracy'):.3f} -> {'stuck at chance' if h.stuck else 'learning'}"

@@ -8,9 +8,10 @@ and returns a `History` that the plots and reports read.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,6 +208,20 @@ class _BatchRecorder(keras.callbacks.Callback):
             print(("\n".join(lines) if epoch == 0 else lines[-1]), flush=True)
 
 
+_EXTRA: contextvars.ContextVar[tuple[keras.callbacks.Callback, ...]] = contextvars.ContextVar(
+    "facekit_extra_callbacks", default=())
+
+
+@contextlib.contextmanager
+def extra_callbacks(*callbacks: keras.callbacks.Callback) -> Iterator[None]:
+    """Within the block, every `fit` also runs ``callbacks`` (the CLI's progress bar uses this)."""
+    token = _EXTRA.set((*_EXTRA.get(), *callbacks))
+    try:
+        yield
+    finally:
+        _EXTRA.reset(token)
+
+
 def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
         val: Dataset | tuple[np.ndarray, np.ndarray] | None = None, epochs: int = 5,
         batch_size: int = 16, seed: int | None = 0, *, callbacks: list | None = None,
@@ -237,5 +252,5 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     recorder = _BatchRecorder(history, len(x), batch_size, verbose)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
-                  callbacks=[recorder, *(callbacks or [])])
+                  callbacks=[recorder, *(callbacks or []), *_EXTRA.get()])
     return history

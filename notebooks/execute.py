@@ -4,8 +4,9 @@
     python notebooks/execute.py 02_reproduce.ipynb --profile ci --no-write
     python notebooks/execute.py exercises/ex02_loss_at_init.ipynb --timings cells.jsonl
 
-Stderr lines that TensorFlow's C++ runtime prints at start-up (CUDA/oneDNN notices) are dropped
-from the saved outputs; anything else on stderr is kept, and a cell error stops the run.
+Outputs are saved exactly as the kernel produced them: no filtering (facekit keeps TensorFlow's
+start-up notices off stderr itself, so a fresh run prints none). The notebook's kernelspec is the one
+JupyterLab writes (nothing "unsaved" on open), and no execution timestamps are kept.
 Prints the wall time of every notebook and records it, per profile, in
 benchmarks/results/notebooks.json: the one source of the run times the README, notebooks/README.md
 and each chapter's title cell quote (`python -m benchmarks.sync_docs` writes them there).
@@ -21,27 +22,14 @@ import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 HERE = Path(__file__).resolve().parent
 RECORD = HERE.parent / "benchmarks" / "results" / "notebooks.json"
-_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|"
-                    r"To enable the following instructions|.*rebuild TensorFlow with the appropriate)")
-
-
-def clean(nb: nbformat.NotebookNode) -> None:
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        keep = []
-        for out in cell.get("outputs", []):
-            if out.output_type == "stream" and out.name == "stderr":
-                text = "".join(line for line in out.text.splitlines(True) if not _NOISE.match(line))
-                if not text.strip():
-                    continue
-                out.text = text
-            keep.append(out)
-        cell.outputs = keep
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# appended for the run only, never saved: the kernel's peak resident memory (Binder allows 2 GB)
+_PEAK = "import resource, sys; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024))"
 
 
 def cell_seconds(nb: nbformat.NotebookNode) -> list[tuple[int, float, str]]:
@@ -64,25 +52,31 @@ def cell_seconds(nb: nbformat.NotebookNode) -> list[tuple[int, float, str]]:
 
 
 def run(path: Path, profile: str, write: bool, timeout: int = 1800,
-        timings: list | None = None) -> float:
+        timings: list | None = None) -> tuple[float, int]:
+    """Execute one notebook; (wall seconds, the kernel's peak resident memory in bytes)."""
     nb = nbformat.read(path, as_version=4)
     os.environ["FACEKIT_PROFILE"] = profile
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    nb.cells.append(nbformat.v4.new_code_cell(_PEAK))
     t = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+    km = KernelManager(kernel_name="python3", transport="ipc")  # local sockets: no TCP warning
+    NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3", record_timing=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    if km.has_kernel:
+        km.shutdown_kernel()
     seconds = time.perf_counter() - t
+    peak = nb.cells.pop()
     rows = cell_seconds(nb)
     if timings is not None:
         timings.extend((path.name, *row) for row in rows)
-    clean(nb)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     if write:
         nbformat.write(nb, path)
-    return seconds
+    return seconds, int(peak.outputs[0].text)
 
 
-def record(path: Path, profile: str, seconds: float) -> None:
-    """Store one notebook's wall time under its profile in benchmarks/results/notebooks.json."""
+def record(path: Path, profile: str, seconds: float, peak: int) -> None:
+    """Store one notebook's wall time and its kernel's peak memory (MiB, under "peak_rss_mib") per
+    profile in benchmarks/results/notebooks.json."""
     import json
     import platform
 
@@ -91,6 +85,7 @@ def record(path: Path, profile: str, seconds: float) -> None:
         if Path("/proc/cpuinfo").exists() else None
     data["machine"] = f"{cpu.group(1).strip() if cpu else platform.machine()}, {os.cpu_count()} cores, no GPU"
     data.setdefault(profile, {})[str(path.relative_to(HERE))] = round(seconds, 1)
+    data.setdefault("peak_rss_mib", {}).setdefault(profile, {})[str(path.relative_to(HERE))] = round(peak / 2**20)
     RECORD.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
@@ -106,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     total = 0.0
     for path in paths:
         timings: list = []
-        seconds = run(path, args.profile, not args.no_write, timings=timings)
+        seconds, peak = run(path, args.profile, not args.no_write, timings=timings)
         if args.timings:
             import json
 
@@ -115,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                     f.write(json.dumps({"notebook": name, "profile": args.profile, "cell": k,
                                         "seconds": round(secs, 2), "first_line": first}) + "\n")
         total += seconds
-        print(f"{path.name:28s} {seconds:7.1f} s  ({args.profile})", flush=True)
+        print(f"{path.name:28s} {seconds:7.1f} s  peak {peak / 2**20:6.0f} MiB  ({args.profile})", flush=True)
         if not args.no_record:
-            record(path, args.profile, seconds)
+            record(path, args.profile, seconds, peak)
     print(f"{'all':28s} {total:7.1f} s")
     return 0
 

@@ -2,16 +2,16 @@
 
 import json
 import statistics
-from pathlib import Path
 
 import pytest
 
+from facekit import results
 from facekit.data import make_faces
 from facekit.diagnose import doctor
 from facekit.diagnose.doctor import RULE_ORDER
 from facekit.models import question_model
 
-ABLATION = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "ablation.jsonl"
+ABLATION = results.path("ablation.jsonl")
 # the doctor's fix -> the ablation variant that makes the same one change
 VARIANT = {"batch_norm": "batch_norm", "fewer_layers": "fewer_layers", "lower_lr": "lr_1e-4",
            "he_init": "he_init"}

@@ -1,0 +1,50 @@
+"""The committed measurements the chapters read, shipped inside the package.
+
+``mechanism.jsonl`` (``python -m benchmarks.mechanism``), ``ablation.jsonl``
+(``python -m benchmarks.ablation``) and ``generalize.jsonl`` (``python -m benchmarks.generalize``)
+live here, so a notebook finds them wherever it runs (a clone, a pip install, Colab) and never
+depends on the current folder. The benchmarks write them here; their tables are in
+``benchmarks/results/*.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from statistics import median
+
+NAMES = ("mechanism.jsonl", "ablation.jsonl", "generalize.jsonl")
+
+
+def path(name: str) -> Path:
+    """The file `name` (one of `NAMES`) inside the installed package."""
+    if name not in NAMES:
+        raise ValueError(f"no committed result named {name!r}; there are {', '.join(NAMES)}")
+    return Path(str(resources.files(__name__) / name))
+
+
+def read_jsonl(name: str) -> list[dict]:
+    """Every record of one result file, in the order the benchmark wrote them."""
+    return [json.loads(line) for line in path(name).read_text().splitlines() if line.strip()]
+
+
+def mechanism_runs(profile: str = "classroom") -> list[dict]:
+    """The mechanism study's runs on one profile (rescue runs, which switch rate mid-way, left out)."""
+    return [r for r in read_jsonl("mechanism.jsonl") if r["profile"] == profile and not r.get("switch")]
+
+
+def first_epoch(runs: list[dict], lr: float, init: str = "glorot_uniform", optimizer: str = "adam",
+                deep: int = 4) -> dict:
+    """Medians over seeds of one configuration's first epoch: the share of dead channels in the last
+    `deep` conv layers and the logit spread (at init, after the last recorded batch), the deep
+    layers' mean bias after it, and Adam's relative step |dW|/|W| per conv kernel and batch."""
+    rs = [r for r in runs if r["lr"] == lr and r["init"] == init and r["optimizer"] == optimizer]
+    if not rs:
+        raise ValueError(f"no run with {optimizer} lr {lr:g}, {init} in these records")
+    first, last = [r["batches"][0] for r in rs], [r["batches"][-1] for r in rs]
+    dead = [median(sum(b["dead"][-deep:]) / deep for b in bs) for bs in (first, last)]
+    return {"seeds": len(rs), "dead": (dead[0], dead[1]),
+            "bias": median(sum(b["bias_mean"][-deep:]) / deep for b in last),
+            "spread": (median(b["spread"] for b in first), median(b["spread"] for b in last)),
+            "step": median(u for r in rs for b in r["batches"][1:] for u in b["update"][:-1])}
