@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,14 +146,14 @@ def _accuracy(model: keras.Model, ds: Dataset) -> float:
 
 def run_recipe(recipe: str | Recipe, train: Dataset, val: Dataset, test: Dataset, *,
                seed: int = 0, epochs: int = 40, patience: int = 8, batch_size: int = 16,
-               keep_model: bool = False) -> RunResult:
+               keep_model: bool = False, callbacks: Sequence[keras.callbacks.Callback] = ()) -> RunResult:
     """Train ``recipe`` (on ``train``; validation for early stopping) and measure it on all three
     sets. A ``more_data`` recipe must be given its larger training set by the caller."""
     r = RECIPES[recipe] if isinstance(recipe, str) else recipe
     model = build(r, train.image_shape, train.n_classes, seed=seed)
     stopper = early_stopping(patience) if r.early_stop else None
     h = fit(model, train, val, epochs=r.epochs or epochs, batch_size=batch_size, seed=seed, label=r.name,
-            callbacks=[stopper] if stopper else None)
+            callbacks=[*([stopper] if stopper else []), *callbacks])
     ran = len(h.epochs)
     best = int(np.nanargmin(h["val_loss"])) + 1 if stopper else ran
     return RunResult(r.name, seed, model.count_params(), ran, best, _accuracy(model, train),

@@ -87,6 +87,12 @@ def _printer(verbose: bool) -> Callable[..., None]:
     return (lambda *a: print(*a, flush=True)) if verbose else _quiet
 
 
+def _label(callbacks: Sequence[keras.callbacks.Callback], label: str) -> None:
+    for cb in callbacks:
+        if hasattr(cb, "label"):
+            cb.label = label
+
+
 def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, ...] | None = None,
               verbose: bool = False, callbacks: Sequence[keras.callbacks.Callback] = ()
               ) -> dict[int, tuple[keras.Model, History]]:
@@ -97,9 +103,7 @@ def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, 
     runs = {}
     for s in seeds or prof.seeds:
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
-        for cb in callbacks:
-            if hasattr(cb, "label"):
-                cb.label = f"seed {s}"
+        _label(callbacks, f"seed {s}")
         h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
                 label="question net", callbacks=list(callbacks))
         runs[s] = (model, h)
@@ -126,17 +130,21 @@ def fix(prof: Profile, train: Dataset, val: Dataset, seed: int = 0,
 
 def beyond(prof: Profile, train: Dataset, val: Dataset, test: Dataset,
            recipes: tuple[str, ...] = ("answer", "improved"), *, seeds: tuple[int, ...] | None = None,
-           keep_model: bool = False, verbose: bool = False) -> Comparison:
+           keep_model: bool = False, verbose: bool = False,
+           callbacks: Sequence[keras.callbacks.Callback] = ()) -> Comparison:
     """Chapter 05: ``recipes`` in the profile's regime (`facekit.profiles.Regime`), each on every
     seed: the answer's network for ``answer_epochs``, any other recipe up to ``epochs`` with early
-    stopping. ``verbose`` prints one line a run."""
+    stopping. ``verbose`` prints one line a run; ``callbacks`` (a `facekit.plots.LivePlot`) run in
+    every `fit`, labelled by recipe and seed."""
     say, r = _printer(verbose), prof.regime
     runs = []
     for name in recipes:
         for s in seeds or prof.seeds:
+            _label(callbacks, f"{name} seed {s}")
             run = run_recipe(name, train, val, test, seed=s,
                              epochs=r.answer_epochs if name == "answer" else r.epochs,
-                             patience=r.patience, batch_size=prof.batch_size, keep_model=keep_model)
+                             patience=r.patience, batch_size=prof.batch_size, keep_model=keep_model,
+                             callbacks=callbacks)
             runs.append(run)
             say(f"{name} seed {s}: train {run.train_acc:.2f}  val {run.val_acc:.2f}  (gap {run.gap:.2f})  "
                 f"kept epoch {run.best_epoch} of {run.epochs}, {run.seconds_per_epoch:.1f} s/epoch")
