@@ -111,7 +111,8 @@ class LivePlot(keras.callbacks.Callback):
         from IPython.display import display
 
         if self._fig is None:
-            self._fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 3.8))
+            rows = 1 + len(self.runs)  # legend lines below the panels
+            self._fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 3.6 + 0.25 * rows))
             plt.close(self._fig)  # shown through the display handle only, never again at cell end
         fig = self._fig
         ax_loss, ax_acc = fig.axes
@@ -133,7 +134,7 @@ class LivePlot(keras.callbacks.Callback):
         ax_acc.axhline(1 / c, **REF, label=f"chance = 1/{c}")
         losses = [v for r in self.runs for v in r["batch_loss"] + r["val_loss"] if np.isfinite(v)]
         if losses:
-            ax_loss.set_ylim(0, max(math.log(c) + 0.3, min(max(losses), 3 * math.log(c))))
+            ax_loss.set_ylim(0, 1.05 * max(math.log(c) + 0.3, min(max(losses), 3 * math.log(c))))
         ax_loss.set(xlabel="epoch (batches as fractions)", ylabel="cross-entropy loss (nats)",
                     title="loss: every batch (solid), validation per epoch (dashed)")
         ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction correct)", ylim=(0, 1.02),
@@ -141,7 +142,8 @@ class LivePlot(keras.callbacks.Callback):
         for ax in (ax_loss, ax_acc):
             ax.grid(alpha=0.3)
             ax.set_xlim(left=0)
-            ax.legend(fontsize=scaled_font(7), loc="upper right", ncol=1 + len(self.runs) // 3)
+            ax.legend(fontsize=scaled_font(8), loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                      ncol=2, frameon=False)  # below the panel: never over the curves
         fig.suptitle(self.title)
         fig.tight_layout()
         if self._handle is None:

@@ -227,3 +227,25 @@ def question_variant(name: str, input_shape: tuple[int, int, int] = (200, 200, 3
         raise ValueError(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
     kwargs = {"filters": filters, **VARIANTS[name][1](filters)}
     return question_model(input_shape, n_classes, seed=seed, **kwargs)
+
+
+def architecture(model: keras.Model) -> list[tuple[str, tuple, int]]:
+    """(layer type, output shape, parameter count) of every layer, names left out."""
+    return [(type(layer).__name__, tuple(layer.output.shape), layer.count_params())
+            for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def same_architecture(mine: keras.Model, reference: keras.Model, name: str | None = None) -> str:
+    """Check a network typed in a notebook against facekit's builder: the same layer types, output
+    shapes and parameter counts, in order. Returns one sentence; raises AssertionError naming the
+    first layer that differs. ``name``: what to call the reference (default: its model name)."""
+    name = name or reference.name
+    a, b = architecture(mine), architecture(reference)
+    for i, (x, y) in enumerate(zip(a, b), 1):
+        if x != y:
+            raise AssertionError(f"layer {i} differs: yours {x[0]} {x[1]} ({x[2]:,} parameters), "
+                                 f"{name}'s {y[0]} {y[1]} ({y[2]:,} parameters)")
+    if len(a) != len(b):
+        raise AssertionError(f"yours has {len(a)} layers, {name} has {len(b)}")
+    return (f"same {len(a)} layers (types and output shapes) and the same "
+            f"{mine.count_params():,} parameters as {name}")

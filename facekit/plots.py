@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
     from facekit.generalize import Comparison
     from facekit.train import History
 
-__all__ = ["use_style", "current_style", "show_grid", "show_batch", "plot_history", "plot_histories",
+__all__ = ["use_style", "current_style", "show_grid", "show_batch", "show_bgr_rgb", "show_augmented",
+           "plot_history", "plot_histories",
            "plot_layer_stats", "color_dim", "plot_grad_norms", "plot_lr_sweep", "plot_ablation",
            "plot_mechanism", "plot_stats_over_training", "plot_confusion",
            "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save",
@@ -71,6 +72,56 @@ def show_batch(images: np.ndarray, labels: Sequence[int] | None = None,
     lo, hi = float(images.min()), float(images.max())
     fig.suptitle(f"{title}: {images.dtype}, values {lo:g}..{hi:g}"
                  + (" (BGR shown as RGB)" if bgr else ""))
+    fig.tight_layout()
+    return fig
+
+
+def show_bgr_rgb(images: np.ndarray, labels: Sequence[int] | None = None,
+                 class_names: Sequence[str] | None = None, n: int = 8,
+                 title: str = "the question's X: as stored (BGR) and flipped to RGB") -> plt.Figure:
+    """OpenCV-ordered (BGR) images in the top row as matplotlib shows them — red and blue swapped —
+    and the same images flipped to RGB below, so the colour change reads at a glance."""
+    images = np.asarray(images)[:n]
+    fig, axes = subplots(2, len(images), figsize=(1.5 * len(images), 3.9), squeeze=False)
+    for row, (imgs, name) in enumerate(((images, "BGR, shown as RGB"),
+                                        (images[..., ::-1], "flipped to RGB"))):
+        for i, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.imshow(imgs[i])
+            if row == 0 and labels is not None:
+                lab = int(labels[i])
+                ax.set_title(class_names[lab] if class_names else str(lab), fontsize=scaled_font(8))
+        axes[row, 0].set_ylabel(name, fontsize=scaled_font(9))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_augmented(ds: Dataset, augment: Callable[..., object], n_images: int = 4, n_versions: int = 5,
+                   seed: int = 0, title: str = "what augmentation shows the network: each row one face"
+                   ) -> plt.Figure:
+    """The first ``n_images`` of ``ds`` (one per class) in the first column and ``n_versions`` random
+    versions of each, as ``augment`` (Keras layers, called with ``training=True``) makes them."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    idx = [int(np.flatnonzero(ds.labels == c)[0]) for c in range(min(n_images, ds.n_classes))]
+    x = ds.images[idx].astype("float32")
+    versions = [np.asarray(augment(x, training=True)) for _ in range(n_versions)]
+    fig, axes = subplots(len(idx), n_versions + 1, figsize=(1.45 * (n_versions + 1), 1.5 * len(idx) + 0.5),
+                         squeeze=False)
+    for r, i in enumerate(idx):
+        for c in range(n_versions + 1):
+            img = x[r] if c == 0 else versions[c - 1][r]
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.imshow(np.clip(img, 0, 255).astype(np.uint8))
+            if r == 0:
+                ax.set_title("original" if c == 0 else f"version {c}", fontsize=scaled_font(8))
+        axes[r, 0].set_ylabel(ds.class_names[int(ds.labels[i])], fontsize=scaled_font(8))
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -147,50 +198,83 @@ def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
               title: str = "activation histograms over training"
               ) -> plt.Figure:
     """fastai's "colorful dimension": for each layer, the histogram of its non-zero activations
-    (y, log counts) at every record (x); the share of exact zeros is drawn on top (white line,
-    right axis). Takes an `ActivationStats` callback after training."""
+    (y: value, colour: share of the layer's activations in that bin, log scale, one colorbar) at every
+    record (x: batch); the share of exact zeros is the white line on the right axis (0-1) of every
+    panel. Panels in a row share their y-scale. Takes an `ActivationStats` callback after training."""
+    from matplotlib.colors import LogNorm
+
     names = list(layers or stats.hists)
     cols = min(5, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.5), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(2.7 * cols + 1.0, 2.6 * rows + 0.5), squeeze=False)
     for ax in axes.flat[len(names):]:
         ax.axis("off")
-    for i, (ax, name) in enumerate(zip(axes.flat, names)):
-        h = np.array(stats.hists[name]).T  # bins x records
-        e = stats.edges[name]
-        ax.imshow(np.log1p(h * 1e4), origin="lower", aspect="auto", cmap="viridis",
-                  extent=(stats.steps[0], stats.steps[-1] or 1, e[0], e[-1]))
-        ax.set_title(name, fontsize=scaled_font(9))
-        if i // cols == rows - 1:
-            ax.set_xlabel("batch")
-        if i % cols == 0:
-            ax.set_ylabel("activation value")
-        z = ax.twinx()
-        z.plot(stats.steps, [s.zero for s in stats.stats[name]], color="white", lw=scaled_line(1.5))
-        z.set_ylim(0, 1)
-        z.set_yticks([0, 0.5, 1] if i % cols == cols - 1 else [])
-        if i % cols == cols - 1:
-            z.set_ylabel("exact zeros (white)")
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("#1b0f2e")  # empty bins
+    norm = LogNorm(vmin=1e-4, vmax=1)
+    image = None
+    for r in range(rows):
+        row = names[r * cols:(r + 1) * cols]
+        top = max(stats.edges[n][-1] for n in row)
+        for c, name in enumerate(row):
+            ax = axes[r, c]
+            h = np.ma.masked_less_equal(np.array(stats.hists[name]).T, 0)  # bins x records
+            e = stats.edges[name]
+            image = ax.imshow(h, origin="lower", aspect="auto", cmap=cmap, norm=norm,
+                              extent=(stats.steps[0], stats.steps[-1] or 1, e[0], e[-1]))
+            ax.set_ylim(e[0], top)
+            ax.set_facecolor(cmap.get_bad())  # above this layer's largest value: no activations
+            ax.set_title(name, fontsize=scaled_font(9))
+            if r == rows - 1 or (r + 1) * cols + c >= len(names):
+                ax.set_xlabel("batch")
+            if c == 0:
+                ax.set_ylabel("activation value")
+            z = ax.twinx()
+            z.plot(stats.steps, [s.zero for s in stats.stats[name]], color="white", lw=scaled_line(1.5))
+            z.set_ylim(0, 1)
+            z.set_yticks([0, 0.5, 1])
+            z.tick_params(labelsize=scaled_font(7))
+            if c == len(row) - 1:
+                z.set_ylabel("exact zeros (white, share)", fontsize=scaled_font(8))
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.92, 1))
+    if image is not None:
+        cax = fig.add_axes((0.935, 0.15, 0.012, 0.7))
+        fig.colorbar(image, cax=cax, label="share of activations in the bin (log)")
     return fig
+
+
+def _layer_colors(names: Sequence[str]) -> list[tuple[tuple[float, ...], float]]:
+    """(colour, line width) per layer: a sequential colormap from the first layer (light) to the last
+    (dark); the deepest four conv layers (conv7-conv10 in the question's network) drawn thicker so they
+    separate from the rest; a non-conv layer (the output) in grey."""
+    convs = [n for n in names if n.startswith("conv")] or list(names)
+    deep = set(convs[-4:])
+    out: list[tuple[tuple[float, ...], float]] = []
+    for name in names:
+        if name not in convs:
+            out.append(((0.45, 0.45, 0.45, 1.0), scaled_line(1.2)))
+            continue
+        i = convs.index(name)
+        out.append((plt.cm.plasma_r(0.1 + 0.85 * i / max(len(convs) - 1, 1)),
+                    scaled_line(2.4 if name in deep else 1.2)))
+    return out
 
 
 def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
                              title: str | None = None) -> plt.Figure:
     """One `LayerStats` field (``dead``, ``zero``, ``rms``...) per layer over training, from an
     `ActivationStats` callback."""
-    fig, ax = subplots(figsize=(7, 4))
-    for i, (name, values) in enumerate(stats.series(key).items()):
-        st = STYLES[i % len(STYLES)]
-        ax.plot(stats.steps, values, color=plt.cm.viridis(i / max(len(stats.stats) - 1, 1)),
-                ls=st["ls"], label=name)
+    fig, ax = subplots(figsize=(8, 4))
+    series = stats.series(key)
+    for (name, values), (color, lw) in zip(series.items(), _layer_colors(list(series))):
+        ax.plot(stats.steps, values, color=color, lw=lw, label=name)
     ax.set(xlabel="batch", ylabel=key + (" share (0-1)" if key in ("dead", "zero", "near_zero") else ""),
            title=title or f"{key} per layer over training")
     if key == "rms":
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=scaled_font(7), ncol=2)
+    ax.legend(fontsize=scaled_font(9), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -198,13 +282,12 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
 def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm per layer") -> plt.Figure:
     """Gradient norms per layer: over training from a `GradientStats` callback (log scale), or
     at one moment from `facekit.diagnose.gradient_report`'s result (bars)."""
-    fig, ax = subplots(figsize=(7.5, 4))
+    fig, ax = subplots(figsize=(8.5, 4))
     if not isinstance(grads, Check):
-        for i, (name, values) in enumerate(grads.norms.items()):
-            ax.semilogy(grads.steps, values, color=plt.cm.viridis(i / max(len(grads.norms) - 1, 1)),
-                        ls=STYLES[i % len(STYLES)]["ls"], label=name)
+        for (name, values), (color, lw) in zip(grads.norms.items(), _layer_colors(list(grads.norms))):
+            ax.semilogy(grads.steps, values, color=color, lw=lw, label=name)
         ax.set(xlabel="batch", ylabel="gradient norm (log scale)")
-        ax.legend(fontsize=scaled_font(7), ncol=2)
+        ax.legend(fontsize=scaled_font(9), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     else:
         rows = grads.values["layers"]
         ax.bar(range(len(rows)), [r["grad_norm"] for r in rows], color="#1f4e9c", hatch="//",
@@ -335,14 +418,18 @@ def plot_confusion(evaluation: Evaluation, title: str = "confusion matrix (rows:
 def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
                      title: str = "calibration: does confidence match accuracy?") -> plt.Figure:
     """Reliability curves (accuracy vs mean confidence per bin) of one or more evaluations, with
-    the diagonal of perfect calibration."""
-    fig, ax = subplots(figsize=(5.2, 4.6))
+    the diagonal of perfect calibration; each point is labelled with the number of images in its bin
+    (a point made of 3 images says little)."""
+    fig, ax = subplots(figsize=(5.6, 4.8))
     ax.plot([0, 1], [0, 1], **REF, label="perfectly calibrated")
     for i, (ev, name) in enumerate(zip(evaluations, labels)):
         st, rel = STYLES[i % len(STYLES)], ev.calibration
         ok = rel.counts > 0
         ax.plot(rel.confidence[ok], rel.accuracy[ok], color=st["color"], marker=st["marker"],
-                ls=st["ls"], label=f"{name} (ECE {rel.ece:.2f})")
+                ls=st["ls"], label=f"{name} (ECE {rel.ece:.2f}; n = images per bin)")
+        for x, y, n in zip(rel.confidence[ok], rel.accuracy[ok], rel.counts[ok]):
+            ax.annotate(f"{int(n)}", (x, y), textcoords="offset points", xytext=(4, -10 if i else 5),
+                        fontsize=scaled_font(7), color=st["color"])
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top class (bin mean)",
            ylabel="accuracy in the bin (fraction correct)", title=title)
     ax.grid(alpha=0.3)
@@ -365,14 +452,17 @@ def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str]
             st = STYLES[i % len(STYLES)]
             ax.bar(x + (i - (len(evaluations) - 1) / 2) * width, [ev.groups[key][g][0] for g in groups],
                    width, color=st["color"], alpha=0.85, hatch=["", "//", "..", "xx"][i % 4], label=name)
-            ax.axhline(ev.accuracy, color=st["color"], ls=st["ls"], lw=scaled_line(1))
+            ax.axhline(ev.accuracy, color=st["color"], ls=st["ls"], lw=scaled_line(1),
+                       label=f"{name}: overall {ev.accuracy:.2f}")
         ax.set_xticks(x)
         ax.set_xticklabels(groups, rotation=30 if len(groups) > 3 else 0, fontsize=scaled_font(8))
         ax.set(ylim=(0, 1.02), xlabel=key, ylabel="accuracy (fraction correct)", title=f"by {key}")
         ax.grid(alpha=0.3, axis="y")
-    axes[0][0].legend(fontsize=scaled_font(8), loc="lower left")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=scaled_font(8), loc="lower center", ncol=2 * len(evaluations),
+               frameon=False)  # below the panels, off the bars
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 
@@ -390,7 +480,8 @@ def show_most_wrong(ds: Dataset, evaluation: Evaluation, k: int = 8,
         ax.imshow(ds.images[i])
         ax.set_title(f"{ds.class_names[ds.labels[i]]}\n-> {ds.class_names[p.argmax()]} "
                      f"({p.max():.0%})", fontsize=scaled_font(7))
-    fig.suptitle(title + (" (none: no mistakes)" if not len(idx) else ""))
+    fig.suptitle(title + (" (none: no mistakes)" if not len(idx) else
+                          "\neach image: true class -> predicted class (confidence)"))
     fig.tight_layout()
     return fig
 

@@ -87,6 +87,9 @@ def _printer(verbose: bool) -> Callable[..., None]:
     return (lambda *a: print(*a, flush=True)) if verbose else _quiet
 
 
+_RUNS: dict[tuple, tuple[Dataset, Dataset, keras.Model, History]] = {}  # reproduce(reuse=True)
+
+
 def _label(callbacks: Sequence[keras.callbacks.Callback], label: str) -> None:
     for cb in callbacks:
         if hasattr(cb, "label"):
@@ -94,19 +97,27 @@ def _label(callbacks: Sequence[keras.callbacks.Callback], label: str) -> None:
 
 
 def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, ...] | None = None,
-              verbose: bool = False, callbacks: Sequence[keras.callbacks.Callback] = ()
-              ) -> dict[int, tuple[keras.Model, History]]:
+              verbose: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
+              reuse: bool = False) -> dict[int, tuple[keras.Model, History]]:
     """Chapter 02: the question's network trained on each seed (``prof.seeds``), as asked (Adam
     1e-3); ``{seed: (model, history)}``. ``verbose`` prints one line a seed; ``callbacks`` run in
-    every seed's `fit` (a `facekit.plots.LivePlot` gets each seed's curves under its label)."""
+    every seed's `fit` (a `facekit.plots.LivePlot` gets each seed's curves under its label).
+    ``reuse=True`` returns a seed's run from an earlier call in this process with the same profile
+    and the same data objects instead of training it again (a chapter section can then run alone)."""
     say = _printer(verbose)
     runs = {}
     for s in seeds or prof.seeds:
+        key = (repr(prof), s, id(train), id(val))
+        if reuse and key in _RUNS and _RUNS[key][0] is train and _RUNS[key][1] is val:
+            runs[s] = _RUNS[key][2:]
+            say(f"seed {s}: reused the run made earlier in this session")
+            continue
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
         _label(callbacks, f"seed {s}")
         h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
                 label="question net", callbacks=list(callbacks))
         runs[s] = (model, h)
+        _RUNS[key] = (train, val, model, h)
         say(f"seed {s}: final loss {h.final('loss'):.4f} (ln {train.n_classes} = {h.chance_loss:.4f}), "
             f"train acc {h.final('accuracy'):.3f} -> {'stuck at chance' if h.stuck else 'learning'}"
             f"  ({sum(e['seconds'] for e in h.epochs):.0f} s)")

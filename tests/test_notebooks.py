@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,96 @@ def test_no_template_placeholder_ships_in_a_markdown_cell(path):
         text = "".join(cell["source"])
         if cell["cell_type"] == "markdown":
             assert "«" not in text and "TODO" not in text, f"{path.name} cell {i}: {text[:60]!r}"
+
+
+# --- sections an instructor can run alone ------------------------------------------------------------
+SETUP_CALLS = re.compile(r"load_profile_data\(|load_regime\(|= load\(|profile = setup\(")
+NEEDS = re.compile(r"run sections? (\d+)(?: and (\d+))? first")
+
+
+def _names(src: str) -> tuple[set[str], list[str]]:
+    """(names a cell defines, names it reads), from its syntax tree."""
+    tree = ast.parse("\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    stored: set[str] = set()
+    loaded: list[str] = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            (loaded.append(n.id) if isinstance(n.ctx, ast.Load) else stored.add(n.id))
+        elif isinstance(n, ast.FunctionDef | ast.ClassDef):
+            stored.add(n.name)
+        elif isinstance(n, ast.arg):
+            stored.add(n.arg)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            stored.add(n.name)
+        elif isinstance(n, ast.Import | ast.ImportFrom):
+            stored |= {(a.asname or a.name).split(".")[0] for a in n.names}
+    return stored, loaded
+
+
+def undefined_by_section(path: Path) -> list[tuple[str, int, str]]:
+    """Names a numbered section reads that neither the setup cells (before section 1, data loading,
+    cells tagged ``setup``), the section itself, nor a section it names ("run section N first")
+    define: what breaks when an instructor skips a section."""
+    setup = set(dir(builtins)) | {"get_ipython", "display"}
+    by_section: dict[str, set[str]] = {}
+    section, needs, out = None, [], []
+    for i, c in enumerate(json.loads(path.read_text())["cells"]):
+        src = "".join(c["source"])
+        if c["cell_type"] == "markdown":
+            m = re.search(r"^## (\d+)\.", src, re.M)
+            if m:
+                section = m.group(1)
+                by_section[section] = set()
+                needs = [g for m2 in NEEDS.finditer(src) for g in m2.groups() if g]
+            continue
+        stored, loaded = _names(src)
+        if section is None or SETUP_CALLS.search(src) or "setup" in c["metadata"].get("tags", []):
+            setup |= stored
+            continue
+        known = setup | by_section[section] | stored | {n for s in needs for n in by_section.get(s, ())}
+        out += [(section, i, n) for n in loaded if n not in known]
+        by_section[section] |= stored
+    return sorted(set(out))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_section_runs_after_the_setup_cells_alone(path):
+    assert undefined_by_section(path) == []
+
+
+def test_the_section_check_catches_a_dependency(tmp_path):
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": ["profile = setup(None, 0)"]},
+                    {"cell_type": "markdown", "metadata": {}, "source": ["## 1. A"]},
+                    {"cell_type": "code", "metadata": {}, "source": ["runs = [1]"]},
+                    {"cell_type": "markdown", "metadata": {}, "source": ["## 2. B"]},
+                    {"cell_type": "code", "metadata": {}, "source": ["print(runs, profile)"]}]}
+    (tmp_path / "x.ipynb").write_text(json.dumps(nb))
+    assert undefined_by_section(tmp_path / "x.ipynb") == [("2", 4, "runs")]
+    nb["cells"][3]["source"] = ["## 2. B\n*Reads section 1's runs: run section 1 first.*"]
+    (tmp_path / "x.ipynb").write_text(json.dumps(nb))
+    assert undefined_by_section(tmp_path / "x.ipynb") == []
+
+
+# --- checks out of the reading path ------------------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_claims_read_as_sentences_not_booleans(path):
+    for c in json.loads(path.read_text())["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        text = "".join(_text(o) for o in c["outputs"])
+        assert not re.search(r"(:|=)\s*(True|False)\b", text), f"a True/False print-out: {text[:120]!r}"
+
+
+MODELS = {"02_reproduce": "question_net = Sequential(", "04_fix": "answer_net = Sequential(",
+          "05_generalize": "improved_net = Sequential("}
+
+
+@pytest.mark.parametrize("stem", MODELS)
+def test_the_networks_are_written_in_the_chapter_and_checked_against_the_builder(stem):
+    cells = json.loads((NOTEBOOKS[0].parent / f"{stem}.ipynb").read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    typed = [i for i, src in enumerate(code) if MODELS[stem] in src]
+    assert len(typed) == 1
+    check = [c for c in cells if c["cell_type"] == "code" and "same_architecture(" in "".join(c["source"])]
+    assert check and "nbval-check-output" in check[0]["metadata"]["tags"]
+    assert "same" in "".join(_text(o) for o in check[0]["outputs"])  # committed: it matched
