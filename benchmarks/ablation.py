@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     if not args.table:
+        from facekit.live import TerminalProgress
         from facekit.profiles import get_profile, load_profile_data
+        from facekit.train import extra_callbacks
 
         prof = get_profile(args.profile)
         lines = out.read_text().splitlines() if out.exists() else []
@@ -129,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{variant} seed {seed}: not in mechanism.jsonl yet, training it here")
                     if train is None:
                         train, val = load_profile_data(prof)
-                    row = run_one(prof, train, val, variant, seed, args.epochs)
+                    with extra_callbacks(TerminalProgress()):  # a bar on a terminal, nothing in a log
+                        row = run_one(prof, train, val, variant, seed, args.epochs)
                 with out.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"{prof.name} {variant:16s} seed {seed}: {row['outcome']:8s} after {row['epochs_run']} "

@@ -12,6 +12,7 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,11 +167,13 @@ class Ablation:
 
 def ablate(variants: list[str] | None = None, profile: str | Profile | None = None,
            seeds: tuple[int, ...] | None = None, data: str = "synthetic", epochs: int | None = None,
-           stop_early: bool = False, verbose: bool = False) -> Ablation:
+           stop_early: bool = False, verbose: bool = False,
+           callbacks: Sequence[keras.callbacks.Callback] = ()) -> Ablation:
     """The question's network with one change at a time (`facekit.models.VARIANTS`), each over
     ``seeds``, on the profile's data. A variant the input size cannot take (``first_5x5`` below
     98 px) is not run and is listed in ``Ablation.skipped`` and the table. ``stop_early`` ends a run
-    once its outcome is certain (`StopWhenCertain`)."""
+    once its outcome is certain (`StopWhenCertain`). ``callbacks`` run in every training (a
+    `facekit.plots.LivePlot` draws each run under "variant seed N")."""
     prof = get_profile(profile)
     seeds = seeds or prof.seeds
     epochs = epochs or prof.epochs
@@ -189,7 +192,11 @@ def ablate(variants: list[str] | None = None, profile: str | Profile | None = No
         runs, hs = [], []
         for s in seeds:
             t = time.perf_counter()
-            _, h = train_variant(name, prof, train, val, s, epochs, stop_early=stop_early)
+            for cb in callbacks:
+                if hasattr(cb, "label"):
+                    cb.label = f"{name} seed {s}"
+            _, h = train_variant(name, prof, train, val, s, epochs, stop_early=stop_early,
+                                 callbacks=list(callbacks))
             runs.append(run_record(name, s, h, time.perf_counter() - t))
             hs.append(h)
         row = summarise(name, runs)

@@ -9,7 +9,7 @@ state the robust fact, never a number that depends on the run's size.
 from __future__ import annotations
 
 
-def claim(text: str, holds: bool) -> bool:
-    """Print one claim with whether this run shows it; return ``holds``."""
+def claim(text: str, holds: bool) -> None:
+    """Print one claim with whether this run shows it (returns nothing, so a cell ending in a
+    claim shows only the sentence)."""
     print(f"✓ {text}" if holds else f"✗ not in this run: {text}")
-    return bool(holds)

@@ -16,8 +16,9 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["Feedback", "check_to_model_input", "check_loss_at_init", "check_first_dying_layer",
-           "check_one_change", "check_augmentation"]
+__all__ = ["Feedback", "check_to_model_input", "check_loss_at_init", "check_question_network",
+           "check_first_dying_layer", "check_one_change", "check_best_epoch", "check_augmentation",
+           "check_augmentation_block"]
 
 
 @dataclass
@@ -118,6 +119,66 @@ def check_loss_at_init(fn: Callable[[int], float]) -> Feedback:
                           "stayed there for 50 epochs")
 
 
+# --- chapter 2: the question's network, written in Keras ------------------------------------------
+
+_QUESTION_CASES = (((100, 100, 3), 8, 16), ((128, 128, 3), 4, 32))
+
+
+def _kinds(model: keras.Model) -> list[str]:
+    return [type(layer).__name__ for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def check_question_network(fn: Callable[[tuple[int, int, int], int, int], keras.Model]) -> Feedback:
+    """``fn(input_shape, n_classes, filters)`` must build the question's network from its description
+    (as `facekit.models.question_model` does): the same layer types, output shapes and parameter
+    counts, in order. Checked at two sizes; hints name what differs, not what to write."""
+    from facekit.models import architecture, question_model
+
+    for shape, n, f in _QUESTION_CASES:
+        mine, err = _call(fn, shape, n, f)
+        if err is not None:
+            return err
+        if not isinstance(mine, keras.Model):
+            return Feedback(False, f"return the keras model; found {type(mine).__name__}")
+        ref = question_model(shape, n, f)
+        a, b = _kinds(mine), _kinds(ref)
+        where = f"for input {shape}, {n} classes, {f} filters"
+        for kind, what in (("Conv2D", "convolutions"), ("MaxPooling2D", "poolings"),
+                           ("Dropout", "Dropout layers"), ("Dense", "Dense layers")):
+            if a.count(kind) != b.count(kind):
+                return Feedback(False, f"{where} yours has {a.count(kind)} {what}; count them again in the "
+                                       "description")
+        if "Rescaling" not in a:
+            return Feedback(False, "the images arrive as uint8 (0-255): add the rescaling to 0-1 as the "
+                                   "model's first layer")
+        convs = [la for la in mine.layers if isinstance(la, keras.layers.Conv2D)]
+        if any(tuple(c.kernel_size) != (2, 2) for c in convs):
+            return Feedback(False, "check the kernel size of your convolutions against the description")
+        if any(c.padding != "valid" for c in convs):
+            return Feedback(False, "the question's maps shrink by one pixel at every conv; yours keep "
+                                   "their size: check the padding")
+        if any(c.filters != f for c in convs):
+            return Feedback(False, f"every conv should have `filters` ({f}) filters")
+        if any(c.activation is not keras.activations.relu for c in convs):
+            return Feedback(False, "every conv in the question has a ReLU activation")
+        drops = [la.rate for la in mine.layers if isinstance(la, keras.layers.Dropout)]
+        if any(abs(r - 0.4) > 1e-9 for r in drops):
+            return Feedback(False, f"your Dropout rates are {drops}; the description gives one rate")
+        out = mine.layers[-1]
+        if getattr(out, "activation", None) is not keras.activations.softmax or out.units != n:
+            return Feedback(False, f"the last layer gives one probability per class ({n}): units and "
+                                   "activation")
+        if a != b:
+            k = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y) + 1
+            return Feedback(False, f"all the layers are there, but the order differs from layer {k} on: "
+                                   "compare block by block with the description")
+        for k, (x, y) in enumerate(zip(architecture(mine), architecture(ref)), 1):
+            if x != y:
+                return Feedback(False, f"{where} layer {k} ({x[0]}) outputs {x[1]}, the question's {y[1]}")
+    return Feedback(True, "the question's network, layer for layer, at two sizes: now you can change "
+                          "one thing at a time")
+
+
 # --- chapter 3: where the signal dies ---------------------------------------------------------
 
 def _stats(rms: list[float], dead: list[float]) -> list:
@@ -209,6 +270,55 @@ def check_one_change(change: dict[str, Any], profile: str = "ci", epochs: int | 
                           "where the question's network stays there")
 
 
+# --- chapter 4: a callback that remembers the best epoch ------------------------------------------
+
+_EPOCH_LOGS = ({"loss": 2.0, "val_loss": 1.00}, {"loss": 1.5, "val_loss": 0.80},
+               {"loss": 1.0, "val_loss": 0.70}, {"loss": 0.6, "val_loss": 0.90},
+               {"loss": 0.4, "val_loss": 0.95}, {"loss": 0.2, "val_loss": 0.85})
+
+
+def check_best_epoch(callback_class: type) -> Feedback:
+    """``callback_class()`` must be a `keras.callbacks.Callback` that, during ``fit``, keeps in
+    ``best_epoch`` the epoch (counted from 1, as Keras prints them) with the lowest validation loss
+    and in ``best_val_loss`` that loss. Fed six epochs of known logs."""
+    cb, err = _call(callback_class)
+    if err is not None:
+        return err
+    if not isinstance(cb, keras.callbacks.Callback):
+        return Feedback(False, f"subclass keras.callbacks.Callback; {type(cb).__name__} is not one")
+    try:
+        cb.on_train_begin({})
+        for epoch, logs in enumerate(_EPOCH_LOGS):
+            cb.on_epoch_begin(epoch, {})
+            cb.on_epoch_end(epoch, dict(logs))
+        cb.on_train_end({})
+    except NotImplementedError:
+        return Feedback(False, "on_epoch_end still raises NotImplementedError: write its body")
+    except Exception as e:  # noqa: BLE001 - any student error becomes a hint
+        return Feedback(False, f"during training it raised {type(e).__name__}: {e}")
+    if not hasattr(cb, "best_epoch") or not hasattr(cb, "best_val_loss"):
+        return Feedback(False, "after training, the callback needs the attributes best_epoch and "
+                               "best_val_loss (set them in on_epoch_end)")
+    got = cb.best_epoch
+    if got == 3 and math.isclose(float(cb.best_val_loss), 0.70):
+        return Feedback(True, "your callback found the epoch where validation loss was lowest; "
+                              "keras.callbacks.EarlyStopping(restore_best_weights=True) keeps that epoch's "
+                              "weights")
+    if got == 2:
+        return Feedback(False, "one epoch early: Keras numbers epochs from 0 in on_epoch_end, but people "
+                               "(and Keras' log) count from 1")
+    if got == 6:
+        return Feedback(False, "that is where the *training* loss is lowest: it falls every epoch; the "
+                               "question is when the loss on unseen images stops falling")
+    if got == 1:
+        return Feedback(False, "that epoch has the highest validation loss: keep the lowest")
+    if got == 3:
+        return Feedback(False, f"the right epoch, but best_val_loss is {cb.best_val_loss!r}: store that "
+                               "epoch's validation loss")
+    return Feedback(False, f"best_epoch is {got!r} after six epochs; compare each epoch's logs['val_loss'] "
+                           "with the best so far")
+
+
 # --- chapter 5: augmentation ------------------------------------------------------------------
 
 def check_augmentation(model: keras.Model, image_size: int = 64) -> Feedback:
@@ -236,3 +346,37 @@ def check_augmentation(model: keras.Model, image_size: int = 64) -> Feedback:
     kinds = sorted({type(la).__name__ for la in random_layers})
     return Feedback(True, f"{len(kinds)} kinds of augmentation ({', '.join(kinds)}), active in training "
                           "only; now train it and compare validation accuracy with the answer's")
+
+
+def check_augmentation_block(block: Any, image_size: int = 64) -> Feedback:
+    """``block`` must be augmentation you wrote: a Keras layer (e.g. a Sequential) of at least two
+    kinds of ``keras.layers.Random*`` layers that keeps the image's shape, changes images in training
+    and passes them through unchanged at inference."""
+    if block is True or getattr(block, "facekit_made", False):
+        return Feedback(False, "that is facekit's ready-made augmentation: write your own block of "
+                               "keras.layers.Random... layers")
+    if not isinstance(block, keras.layers.Layer):
+        return Feedback(False, "pass a Keras layer, e.g. keras.Sequential([...]); found "
+                               f"{type(block).__name__}")
+    layers_ = list(getattr(block, "layers", [block]))
+    kinds = sorted({type(la).__name__ for la in layers_ if type(la).__name__.startswith("Random")})
+    if len(kinds) < 2:
+        found = ", ".join(kinds) or "none"
+        return Feedback(False, f"found {len(kinds)} kind of Random... layer ({found}): a face can also be "
+                               "seen turned, shifted, closer or in other light; use at least two kinds")
+    x = np.random.default_rng(0).integers(0, 256, (4, image_size, image_size, 3)).astype("float32")
+    try:
+        trained, again, infer = (np.asarray(block(x, training=True)), np.asarray(block(x, training=True)),
+                                 np.asarray(block(x, training=False)))
+    except Exception as e:  # noqa: BLE001
+        return Feedback(False, f"calling it on a batch raised {type(e).__name__}: {e}")
+    if trained.shape != x.shape:
+        return Feedback(False, f"it turns {x.shape[1:]} images into {trained.shape[1:]}: the network "
+                               "after it expects the original size")
+    if np.allclose(trained, again):
+        return Feedback(False, "two training calls give the same images: are the factors zero?")
+    if not np.allclose(infer, x):
+        return Feedback(False, "at inference it still changes the images: augmentation must act in "
+                               "training only")
+    return Feedback(True, f"{len(kinds)} kinds ({', '.join(kinds)}), active in training only; put it "
+                          "in the model and train")

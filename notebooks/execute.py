@@ -2,7 +2,7 @@
 
     python notebooks/execute.py                      # all chapters, classroom profile
     python notebooks/execute.py 02_reproduce.ipynb --profile ci --no-write
-    python notebooks/execute.py exercises/ex02_loss_at_init.ipynb --timings cells.jsonl
+    python notebooks/execute.py exercises/ex02_question_network.ipynb --timings cells.jsonl
 
 Outputs are saved exactly as the kernel produced them: no filtering (facekit keeps TensorFlow's
 start-up notices off stderr itself, so a fresh run prints none). The notebook's kernelspec is the one

@@ -86,3 +86,82 @@ def test_augmentation():
     none = ex.check_augmentation(answer_model((32, 32, 3), dropout=0.5), image_size=32)
     assert not none and "no augmentation layers" in none.message
     assert "keras.Model" in ex.check_augmentation("a model", image_size=32).message
+
+
+def _question_net(shape, n, f, first_block=1, padding="valid", rescale=True):
+    from keras import Input, Sequential, layers
+
+    def conv():
+        return layers.Conv2D(f, (2, 2), activation="relu", padding=padding)
+
+    def pool():
+        return layers.MaxPooling2D((2, 2))
+
+    def block(k, drop):
+        return [conv() for _ in range(k)] + ([layers.Dropout(0.4)] if drop else []) + [pool()]
+
+    head = [layers.Rescaling(1 / 255)] if rescale else []
+    body = block(first_block, False) + block(3, False) + block(2, True) + block(2, True) + block(2, True)
+    return Sequential([Input(shape), *head, *body, layers.Flatten(), layers.Dense(n, activation="softmax")])
+
+
+def test_question_network():
+    assert ex.check_question_network(_question_net).ok
+    assert "NotImplementedError" in ex.check_question_network(_blank).message
+    check = ex.check_question_network
+    hints = {"9 convolutions": check(lambda s, n, f: _question_net(s, n, f, first_block=0)),
+             "padding": ex.check_question_network(lambda s, n, f: _question_net(s, n, f, padding="same")),
+             "rescaling": ex.check_question_network(lambda s, n, f: _question_net(s, n, f, rescale=False))}
+    for word, fb in hints.items():
+        assert not fb and word in fb.message, (word, fb.message)
+        assert "Conv2D(" not in fb.message and "'valid'" not in fb.message  # the hint, not the answer
+
+
+def test_best_epoch():
+    import keras
+
+    class Right(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.best_epoch, self.best_val_loss = None, float("inf")
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs["val_loss"] < self.best_val_loss:
+                self.best_epoch, self.best_val_loss = epoch + 1, logs["val_loss"]
+
+    class OffByOne(Right):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if logs["val_loss"] == self.best_val_loss:
+                self.best_epoch -= 1
+
+    class TrainingLoss(Right):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs["loss"] < self.best_val_loss:
+                self.best_epoch, self.best_val_loss = epoch + 1, logs["loss"]
+
+    assert ex.check_best_epoch(Right).ok
+    off = ex.check_best_epoch(OffByOne)
+    assert not off and "from 0" in off.message
+    train = ex.check_best_epoch(TrainingLoss)
+    assert not train and "training" in train.message
+    assert "Callback" in ex.check_best_epoch(object).message
+    for fb in (off, train):
+        assert "epoch + 1" not in fb.message and "val_loss <" not in fb.message
+
+
+def test_augmentation_block():
+    from keras import Sequential, layers
+
+    from facekit.models import augmentation
+
+    mine = Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.05)])
+    assert ex.check_augmentation_block(mine, image_size=32).ok
+    assert ex.check_augmentation(answer_model((32, 32, 3), augment=mine), image_size=32).ok
+    ready = ex.check_augmentation_block(augmentation(), image_size=32)
+    assert not ready and "ready-made" in ready.message
+    assert "ready-made" in ex.check_augmentation_block(True).message
+    one = ex.check_augmentation_block(Sequential([layers.RandomFlip("horizontal")]), image_size=32)
+    assert not one and "two kinds" in one.message
+    crop = ex.check_augmentation_block(Sequential([layers.RandomCrop(16, 16), layers.RandomFlip()]),
+                                       image_size=32)
+    assert not crop and "original size" in crop.message

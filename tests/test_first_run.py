@@ -29,7 +29,7 @@ def test_chapter_01_and_an_exercise_print_nothing_on_stderr_in_a_fresh_kernel(tm
         import nbformat
         from jupyter_client.manager import KernelManager
         from nbclient import NotebookClient
-        for name in ("01_data.ipynb", "exercises/ex02_loss_at_init.ipynb"):
+        for name in ("01_data.ipynb", "exercises/ex02_question_network.ipynb"):
             src = {str(NOTEBOOKS)!r} + "/" + name
             nb = nbformat.read(src, as_version=4)
             km = KernelManager(kernel_name="python3", transport="ipc")
@@ -45,7 +45,7 @@ def test_chapter_01_and_an_exercise_print_nothing_on_stderr_in_a_fresh_kernel(tm
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr == "", run.stderr[-3000:]
     rows = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
-    assert [r["notebook"] for r in rows] == ["01_data.ipynb", "exercises/ex02_loss_at_init.ipynb"]
+    assert [r["notebook"] for r in rows] == ["01_data.ipynb", "exercises/ex02_question_network.ipynb"]
     assert all(r["stderr"] == [] for r in rows), rows
 
 

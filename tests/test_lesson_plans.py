@@ -1,0 +1,70 @@
+"""The instructor's lesson plans run: exactly their cells, in order, in a fresh kernel (ci profile).
+
+docs/lesson_plans.json lists, per plan and chapter, the sections run live; the sections shown from
+the committed outputs are skipped, so a later section that needs a skipped one fails here.
+Chapters run whole ("all") are already executed by nbval.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+PLANS = json.loads((ROOT / "docs" / "lesson_plans.json").read_text())
+SETUP_CALLS = re.compile(r"load_profile_data\(|load_regime\(|= load\(|profile = setup\(")
+
+
+def plan_cells(nb: nbformat.NotebookNode, sections: list[str]) -> list[nbformat.NotebookNode]:
+    """The code cells a plan runs: setup cells, plus every cell of the listed sections."""
+    wanted = {s.split("/")[0]: (s.split("/", 1)[1] if "/" in s else None) for s in sections}
+    chosen, section, sub = [], None, None
+    for c in nb.cells:
+        if c.cell_type == "markdown":
+            m = re.search(r"^## (\d+)\.", c.source, re.M)
+            if m:
+                section, sub = m.group(1), None
+            m = re.search(r"^### (.+)$", c.source, re.M)
+            if m:
+                sub = m.group(1).strip()
+            continue
+        setup = section is None or SETUP_CALLS.search(c.source) or "setup" in c.metadata.get("tags", [])
+        if setup or (section in wanted and wanted[section] in (None, sub)):
+            chosen.append(c)
+    return chosen
+
+
+PARTS = sorted({(plan, chapter, tuple(s)) for plan, chapters in PLANS.items() if plan != "about"
+                for chapter, s in chapters.items() if s != "all"})
+
+
+def test_the_plans_name_real_sections():
+    for _, chapter, sections in PARTS:
+        nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        for s in sections:
+            number, _, title = s.partition("/")
+            assert re.search(rf"^## {number}\.", text, re.M), (chapter, s)
+            assert not title or f"### {title}" in text, (chapter, s)
+
+
+@pytest.mark.parametrize("chapter,sections", sorted({(c, s) for _, c, s in PARTS}), ids=lambda v: str(v))
+def test_a_plan_s_cells_run_in_order_in_a_fresh_kernel(chapter, sections, tmp_path):
+    nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+    nb.cells = [nbformat.v4.new_code_cell(c.source) for c in plan_cells(nb, list(sections))]
+    assert len(nb.cells) >= 5
+    km = KernelManager(kernel_name="python3", transport="ipc")
+    try:
+        where = {"metadata": {"path": str(ROOT / "notebooks")}}
+        NotebookClient(nb, km=km, timeout=600, resources=where).execute()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel()
+    errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert not errors
