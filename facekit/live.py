@@ -38,7 +38,8 @@ class LivePlot(keras.callbacks.Callback):
     Pass the same instance to several ``fit`` calls (seeds, variants) and their curves share one
     figure, each under its ``label`` (set ``live.label = ...`` before each call). ``every`` is the
     least number of seconds between two redraws: redrawing costs time on a small CPU (chapter 2's
-    seeds took 82, 76 and 82 s with a redraw every second, 64, 69 and 77 s without; 2 cores).
+    seeds took 82, 76 and 82 s redrawing every second, 72, 71 and 77 s every 3 s, 64, 69 and 77 s
+    without a live plot; 2 cores).
     """
 
     def __init__(self, title: str = "training", every: float = 3.0, mode: str = "auto",
@@ -58,7 +59,7 @@ class LivePlot(keras.callbacks.Callback):
         label = self.label or f"run {len(self.runs) + 1}"
         self.runs.append({"label": label, "x": [], "batch_loss": [], "epoch": [], "loss": [],
                           "accuracy": [], "val_loss": [], "val_accuracy": []})
-        self._mean, self._epoch, self._total, self._count = 0.0, 0, 0.0, 0.0
+        self._mean, self._epoch, self._total, self._count, self._first = 0.0, 0, 0.0, 0.0, 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch, self._mean = epoch, 0.0
@@ -74,17 +75,21 @@ class LivePlot(keras.callbacks.Callback):
             self._draw()
 
     def _batch_loss(self, batch: int, mean: float) -> float:
-        """This batch's loss from Keras's running mean over the epoch (weighted by batch size):
-        exact from the loss tracker's total and count when Keras exposes them."""
+        """This batch's own loss. Keras reports a running mean over the epoch, weighted by batch size
+        (unless something resets the metrics every batch, as `facekit.train.fit` does): the loss
+        tracker's total and count give the batch's share exactly either way."""
         tracker = getattr(self.model, "_loss_tracker", None)
         try:
             total, count = float(tracker.total.numpy()), float(tracker.count.numpy())  # type: ignore[union-attr]
-        except AttributeError:  # another backend or version: assume equal batch sizes
+        except AttributeError:  # another backend or version: assume equal batch sizes, no resets
             loss, self._mean = (batch + 1) * mean - batch * self._mean, mean
             return loss
         if batch == 0:
-            self._total = self._count = 0.0
-        loss = (total - self._total) / max(count - self._count, 1e-12)
+            self._first = count  # one full batch
+        if count <= self._first:  # the tracker holds this batch alone (a reset, or the first batch)
+            loss = total / max(count, 1e-12)
+        else:
+            loss = (total - self._total) / max(count - self._count, 1e-12)
         self._total, self._count = total, count
         return loss
 

@@ -82,3 +82,16 @@ def test_terminal_progress_is_silent_off_a_terminal(capsys):
     forced = TerminalProgress(enabled=True)
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[forced])  # draws, then removes itself
     assert forced._progress is None
+
+
+def test_batch_loss_is_right_under_facekit_fit_which_resets_metrics_every_batch():
+    from facekit.train import fit
+
+    model, x, y = _tiny()
+    images = (np.abs(x[:, :6]) * 40).astype("uint8").reshape(40, 1, 2, 3)
+    model = keras.Sequential([keras.Input((1, 2, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(4, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    live = LivePlot(mode="text")
+    h = fit(model, (images, y), epochs=2, batch_size=16, seed=0, callbacks=[live])
+    np.testing.assert_allclose(live.runs[0]["batch_loss"], h.batch_loss, rtol=1e-5)
