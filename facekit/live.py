@@ -38,7 +38,7 @@ class LivePlot(keras.callbacks.Callback):
     Pass the same instance to several ``fit`` calls (seeds, variants) and their curves share one
     figure, each under its ``label`` (set ``live.label = ...`` before each call). ``every`` is the
     least number of seconds between two redraws: redrawing costs time on a small CPU (chapter 2's
-    seeds took 82, 76 and 82 s redrawing every second, 72, 71 and 77 s every 3 s, 64, 69 and 77 s
+    seeds took 82, 76 and 82 s redrawing every second, 72, 75 and 74 s every 3 s, 64, 69 and 77 s
     without a live plot; 2 cores).
     """
 
@@ -104,7 +104,7 @@ class LivePlot(keras.callbacks.Callback):
             parts = [f"{k} {logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
                      if k in logs]
             print(f"{run['label']} epoch {epoch + 1}: " + ", ".join(parts), flush=True)
-        else:
+        elif time.monotonic() - self._drawn >= self.every:  # short epochs: not a redraw each
             self._draw()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:

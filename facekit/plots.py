@@ -472,7 +472,7 @@ def show_most_wrong(ds: Dataset, evaluation: Evaluation, k: int = 8,
     idx = evaluation.most_wrong(k)
     cols = max(min(8, len(idx)), 1)
     rows = max(math.ceil(len(idx) / cols), 1)
-    fig, axes = subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows + 0.4), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, idx):
@@ -483,6 +483,7 @@ def show_most_wrong(ds: Dataset, evaluation: Evaluation, k: int = 8,
     fig.suptitle(title + (" (none: no mistakes)" if not len(idx) else
                           "\neach image: true class -> predicted class (confidence)"))
     fig.tight_layout()
+    fig.subplots_adjust(top=1 - 0.75 / fig.get_figheight())  # room for the two-line title
     return fig
 
 
