@@ -32,6 +32,15 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 _PEAK = "import resource, sys; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == 'darwin' else 1024))"
 
 
+def ipc_path() -> str:
+    """An absolute path for the kernel's local sockets: a relative one would be resolved in the
+    notebook's folder by the kernel and in ours by the client."""
+    import tempfile
+    import uuid
+
+    return os.path.join(tempfile.gettempdir(), f"facekit-kernel-{uuid.uuid4().hex[:12]}")
+
+
 def cell_seconds(nb: nbformat.NotebookNode) -> list[tuple[int, float, str]]:
     """(code cell number, seconds, first source line) for every executed code cell, from the
     timestamps nbclient records; the timestamps are then removed (they would churn the diffs)."""
@@ -58,7 +67,7 @@ def run(path: Path, profile: str, write: bool, timeout: int = 1800,
     os.environ["FACEKIT_PROFILE"] = profile
     nb.cells.append(nbformat.v4.new_code_cell(_PEAK))
     t = time.perf_counter()
-    km = KernelManager(kernel_name="python3", transport="ipc")  # local sockets: no TCP warning
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path())  # no TCP warning
     NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3", record_timing=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     if km.has_kernel:

@@ -25,14 +25,15 @@ def _student_env() -> dict[str, str]:
 
 def test_chapter_01_and_an_exercise_print_nothing_on_stderr_in_a_fresh_kernel(tmp_path):
     code = textwrap.dedent(f"""
-        import json, shutil, sys
+        import json, shutil, sys, tempfile
         import nbformat
         from jupyter_client.manager import KernelManager
         from nbclient import NotebookClient
         for name in ("01_data.ipynb", "exercises/ex02_question_network.ipynb"):
             src = {str(NOTEBOOKS)!r} + "/" + name
             nb = nbformat.read(src, as_version=4)
-            km = KernelManager(kernel_name="python3", transport="ipc")
+            sockets = tempfile.mktemp(prefix="facekit-kernel-")
+            km = KernelManager(kernel_name="python3", transport="ipc", ip=sockets)
             where = {{"metadata": {{"path": {str(tmp_path)!r}}}}}
             NotebookClient(nb, km=km, timeout=600, resources=where).execute()
             km.shutdown_kernel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -19,6 +20,11 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 PLANS = json.loads((ROOT / "docs" / "lesson_plans.json").read_text())
 SETUP_CALLS = re.compile(r"load_profile_data\(|load_regime\(|= load\(|profile = setup\(")
+
+
+def ipc_path() -> str:
+    """Absolute, so the kernel (started in notebooks/) and this client find the same sockets."""
+    return tempfile.mktemp(prefix="facekit-kernel-")
 
 
 def plan_cells(nb: nbformat.NotebookNode, sections: list[str]) -> list[nbformat.NotebookNode]:
@@ -59,7 +65,7 @@ def test_a_plan_s_cells_run_in_order_in_a_fresh_kernel(chapter, sections, tmp_pa
     nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
     nb.cells = [nbformat.v4.new_code_cell(c.source) for c in plan_cells(nb, list(sections))]
     assert len(nb.cells) >= 5
-    km = KernelManager(kernel_name="python3", transport="ipc")
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path())
     try:
         where = {"metadata": {"path": str(ROOT / "notebooks")}}
         NotebookClient(nb, km=km, timeout=600, resources=where).execute()
