@@ -362,8 +362,9 @@ def check_augmentation_block(block: Any, image_size: int = 64) -> Feedback:
     kinds = sorted({type(la).__name__ for la in layers_ if type(la).__name__.startswith("Random")})
     if len(kinds) < 2:
         found = ", ".join(kinds) or "none"
-        return Feedback(False, f"found {len(kinds)} kind of Random... layer ({found}): a face can also be "
-                               "seen turned, shifted, closer or in other light; use at least two kinds")
+        kind = "kind" if len(kinds) == 1 else "kinds"
+        return Feedback(False, f"found {len(kinds)} {kind} of Random... layer ({found}): a face can also "
+                               "be seen turned, shifted, closer or in other light; use at least two kinds")
     x = np.random.default_rng(0).integers(0, 256, (4, image_size, image_size, 3)).astype("float32")
     try:
         trained, again, infer = (np.asarray(block(x, training=True)), np.asarray(block(x, training=True)),
