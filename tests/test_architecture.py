@@ -21,6 +21,8 @@ LAYERS: dict[str, float] = {
     "facekit.data": 0, "facekit.synthetic": 1,
     "facekit.models": 1, "facekit.train": 1,
     "facekit.profiles": 2, "facekit.evaluate": 2, "facekit.style": 2,
+    "facekit.live": 2.5,  # callbacks that draw with facekit.style; plots re-exports LivePlot
+    "facekit.claims": 0, "facekit.results": 0,  # print a sentence; read committed files
     "facekit.diagnose": 3,
     "facekit.ablation": 4, "facekit.generalize": 4, "facekit.exercises": 4,
     "facekit.plots": 4.5,  # draws what every experiment returns
