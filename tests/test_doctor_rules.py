@@ -2,6 +2,7 @@
 
 import json
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_no_rule_says_a_fix_that_the_ablation_shows_working_will_not_help(questi
         assert phrase not in text, question_report.rules
 
 
-DOCTOR = ABLATION.with_name("doctor.jsonl")
+DOCTOR = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "doctor.jsonl"
 
 
 def test_the_doctor_validation_quotes_the_ablation_runs_it_names():
