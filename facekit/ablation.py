@@ -23,7 +23,7 @@ import numpy as np
 from facekit.data import Dataset
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
-from facekit.train import History, fit, sits_at_chance
+from facekit.train import History, fit, label_callbacks, sits_at_chance
 
 __all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "train_variant", "StopWhenCertain",
            "LEARNS_AT"]
@@ -192,9 +192,7 @@ def ablate(variants: list[str] | None = None, profile: str | Profile | None = No
         runs, hs = [], []
         for s in seeds:
             t = time.perf_counter()
-            for cb in callbacks:
-                if hasattr(cb, "label"):
-                    cb.label = f"{name} seed {s}"
+            label_callbacks(callbacks, f"{name} seed {s}")
             _, h = train_variant(name, prof, train, val, s, epochs, stop_early=stop_early,
                                  callbacks=list(callbacks))
             runs.append(run_record(name, s, h, time.perf_counter() - t))

@@ -124,10 +124,6 @@ def check_loss_at_init(fn: Callable[[int], float]) -> Feedback:
 _QUESTION_CASES = (((100, 100, 3), 8, 16), ((128, 128, 3), 4, 32))
 
 
-def _kinds(model: keras.Model) -> list[str]:
-    return [type(layer).__name__ for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-
-
 def check_question_network(fn: Callable[[tuple[int, int, int], int, int], keras.Model]) -> Feedback:
     """``fn(input_shape, n_classes, filters)`` must build the question's network from its description
     (as `facekit.models.question_model` does): the same layer types, output shapes and parameter
@@ -141,7 +137,7 @@ def check_question_network(fn: Callable[[tuple[int, int, int], int, int], keras.
         if not isinstance(mine, keras.Model):
             return Feedback(False, f"return the keras model; found {type(mine).__name__}")
         ref = question_model(shape, n, f)
-        a, b = _kinds(mine), _kinds(ref)
+        a, b = [t for t, _, _ in architecture(mine)], [t for t, _, _ in architecture(ref)]
         where = f"for input {shape}, {n} classes, {f} filters"
         for kind, what in (("Conv2D", "convolutions"), ("MaxPooling2D", "poolings"),
                            ("Dropout", "Dropout layers"), ("Dense", "Dense layers")):

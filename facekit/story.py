@@ -22,7 +22,7 @@ from facekit.diagnose import Report, doctor
 from facekit.generalize import Comparison, load_regime, run_recipe
 from facekit.models import answer_model, question_model
 from facekit.profiles import Profile, get_profile, load_profile_data
-from facekit.train import History, fit
+from facekit.train import History, fit, label_callbacks
 
 __all__ = ["StoryResult", "run_story", "reproduce", "diagnose", "fix", "beyond", "write_figures"]
 
@@ -90,12 +90,6 @@ def _printer(verbose: bool) -> Callable[..., None]:
 _RUNS: dict[tuple, tuple[Dataset, Dataset, keras.Model, History]] = {}  # reproduce(reuse=True)
 
 
-def _label(callbacks: Sequence[keras.callbacks.Callback], label: str) -> None:
-    for cb in callbacks:
-        if hasattr(cb, "label"):
-            cb.label = label
-
-
 def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, ...] | None = None,
               verbose: bool = False, callbacks: Sequence[keras.callbacks.Callback] = (),
               reuse: bool = False) -> dict[int, tuple[keras.Model, History]]:
@@ -113,7 +107,7 @@ def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, 
             say(f"seed {s}: reused the run made earlier in this session")
             continue
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
-        _label(callbacks, f"seed {s}")
+        label_callbacks(callbacks, f"seed {s}")
         h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
                 label="question net", callbacks=list(callbacks))
         runs[s] = (model, h)
@@ -151,7 +145,7 @@ def beyond(prof: Profile, train: Dataset, val: Dataset, test: Dataset,
     runs = []
     for name in recipes:
         for s in seeds or prof.seeds:
-            _label(callbacks, f"{name} seed {s}")
+            label_callbacks(callbacks, f"{name} seed {s}")
             run = run_recipe(name, train, val, test, seed=s,
                              epochs=r.answer_epochs if name == "answer" else r.epochs,
                              patience=r.patience, batch_size=prof.batch_size, keep_model=keep_model,

@@ -222,6 +222,13 @@ def extra_callbacks(*callbacks: keras.callbacks.Callback) -> Iterator[None]:
         _EXTRA.reset(token)
 
 
+def label_callbacks(callbacks: Sequence[keras.callbacks.Callback], label: str) -> None:
+    """Name the next run for every callback that shows one (a `facekit.plots.LivePlot` has ``label``)."""
+    for cb in callbacks:
+        if hasattr(cb, "label"):
+            cb.label = label
+
+
 def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
         val: Dataset | tuple[np.ndarray, np.ndarray] | None = None, epochs: int = 5,
         batch_size: int = 16, seed: int | None = 0, *, callbacks: list | None = None,
