@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from facekit.style import REF, STYLES, scaled_font, subplots
+from facekit.style import REF, STYLES, current_style, scaled_font, subplots
 
 
 def live_mode(mode: str = "auto") -> str:
@@ -141,13 +141,17 @@ class LivePlot(keras.callbacks.Callback):
         losses = [v for r in self.runs for v in r["batch_loss"] + r["val_loss"] if np.isfinite(v)]
         if losses:
             ax_loss.set_ylim(0, 1.05 * max(math.log(c) + 0.3, min(max(losses), 3 * math.log(c))))
+        big = current_style() == "projector"  # large type: short titles, or they run into each other
         ax_loss.set(xlabel="epoch (batches as fractions)", ylabel="cross-entropy loss (nats)",
-                    title="loss: every batch (solid), validation per epoch (dashed)")
-        ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction correct)", ylim=(0, 1.02),
-                   title="accuracy per epoch")
+                    title="loss" if big else "loss: every batch (solid), validation per epoch (dashed)")
+        ax_acc.set(xlabel="epoch", ylabel="accuracy (0-1)" if big else "accuracy (fraction correct)",
+                   ylim=(0, 1.02), title="accuracy per epoch")
+        last = max((r["epoch"][-1] for r in self.runs if r["epoch"]), default=1)
+        ax_loss.set_xlim(0, max(last, max((r["x"][-1] for r in self.runs if r["x"]), default=1)) + 0.5)
+        ax_acc.set_xlim(0.5, last + 0.5)  # per-epoch points only: the axis starts at epoch 1
+        ax_acc.xaxis.get_major_locator().set_params(integer=True)
         for ax in (ax_loss, ax_acc):
             ax.grid(alpha=0.3)
-            ax.set_xlim(left=0)
             ax.legend(fontsize=scaled_font(8), loc="upper center", bbox_to_anchor=(0.5, -0.2),
                       ncol=2, frameon=False)  # below the panel: never over the curves
         fig.suptitle(self.title)

@@ -135,7 +135,8 @@ def plot_histories(histories: Sequence[History], title: str = "training curves",
                    labels: Sequence[str] | None = None) -> plt.Figure:
     """Loss and accuracy per epoch, train (solid) and validation (dashed), for several runs,
     with ln C and chance accuracy drawn."""
-    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 4))
+    rows = 1 + len(histories)  # legend lines below the panels
+    fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 3.6 + 0.25 * rows))
     for i, h in enumerate(histories):
         st = STYLES[i % len(STYLES)]
         name = (labels[i] if labels else h.label) or f"run {i + 1}"
@@ -153,11 +154,13 @@ def plot_histories(histories: Sequence[History], title: str = "training curves",
             ax_loss.set_ylim(min(lo, math.log(c) - 0.1), max(hi, math.log(c) + 0.1))
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss (nats)", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (fraction correct)", title="accuracy", ylim=(0, 1.02))
+    last = max((len(h.epochs) for h in histories), default=1)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
+        ax.set_xlim(0.5, last + 0.5)  # the data starts at epoch 1
         ax.xaxis.get_major_locator().set_params(integer=True)
-    ax_acc.legend(fontsize=scaled_font(8), loc="best")
-    ax_loss.legend(fontsize=scaled_font(8), loc="best")
+        ax.legend(fontsize=scaled_font(8), loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=2, frameon=False)  # below the panel: never over the curves
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -269,7 +272,9 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
     series = stats.series(key)
     for (name, values), (color, lw) in zip(series.items(), _layer_colors(list(series))):
         ax.plot(stats.steps, values, color=color, lw=lw, label=name)
-    ax.set(xlabel="batch", ylabel=key + (" share (0-1)" if key in ("dead", "zero", "near_zero") else ""),
+    ax.set(xlabel="batch", ylabel={"dead": "dead channels (share, 0-1)", "zero": "exact zeros (share, 0-1)",
+                                   "near_zero": "near-zero values (share, 0-1)", "rms": "RMS (log scale)"
+                                   }.get(key, key),
            title=title or f"{key} per layer over training")
     if key == "rms":
         ax.set_yscale("log")
@@ -347,7 +352,7 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:
-        ax.set_ylabel("training loss")
+        ax.set_ylabel("training loss (nats)")
     handles = [plt.Line2D([], [], color=c, lw=2, label=k) for k, c in OUTCOME_COLORS.items()]
     handles.append(plt.Line2D([], [], **REF, label=f"ln {n_classes} (a guess)"))
     fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=scaled_font(9), frameon=False)
@@ -367,20 +372,20 @@ def plot_mechanism(runs: Sequence[dict], deep: int = 4,
         label = f"{r['optimizer'].replace('adam', 'Adam')} lr {r['lr']:g}, " + r["init"].split("_")[0].title()
         groups.setdefault(label, []).append(r)
     fig, axes = subplots(1, 3, figsize=(13, 3.9))
-    panels = (("dead", f"dead channels, last {deep} conv layers (share)", False),
-              ("bias_mean", f"mean bias, last {deep} conv layers", False),
-              ("spread", "logit spread across images (log)", True))
+    panels = (("dead", f"dead channels, last {deep} conv layers", "share of channels (0-1)", False),
+              ("bias_mean", f"mean bias, last {deep} conv layers", "bias (activation units)", False),
+              ("spread", "logit spread across images", "std of the logits across images (log)", True))
     colors = plt.get_cmap("tab10")
     for i, (label, rs) in enumerate(groups.items()):
         n = min(len(r["batches"]) for r in rs)
-        for ax, (key, name, log) in zip(axes, panels):
+        for ax, (key, name, ylabel, log) in zip(axes, panels):
             vals = np.array([[np.mean(b[key][-deep:]) if isinstance(b[key], list) else b[key]
                               for b in r["batches"][:n]] for r in rs])
             q1, med, q3 = np.percentile(vals, [25, 50, 75], axis=0)
             steps = np.arange(n)
             ax.plot(steps, med, color=colors(i), lw=scaled_line(2), label=f"{label} ({len(rs)} seeds)")
             ax.fill_between(steps, q1, q3, color=colors(i), alpha=0.2)
-            ax.set(title=name, xlabel="batches trained")
+            ax.set(title=name, xlabel="batches trained", ylabel=ylabel)
             if log:
                 ax.set_yscale("log")
             ax.grid(alpha=0.3)

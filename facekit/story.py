@@ -19,7 +19,7 @@ import keras
 from facekit import plots
 from facekit.data import Dataset
 from facekit.diagnose import Report, doctor
-from facekit.generalize import Comparison, load_regime, run_recipe
+from facekit.generalize import Comparison, RunResult, load_regime, run_recipe
 from facekit.models import answer_model, question_model
 from facekit.profiles import Profile, get_profile, load_profile_data
 from facekit.train import History, fit, label_callbacks
@@ -88,6 +88,7 @@ def _printer(verbose: bool) -> Callable[..., None]:
 
 
 _RUNS: dict[tuple, tuple[Dataset, Dataset, keras.Model, History]] = {}  # reproduce(reuse=True)
+_BEYOND: dict[tuple, tuple[Dataset, Dataset, Dataset, RunResult]] = {}  # beyond(reuse=True)
 
 
 def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, ...] | None = None,
@@ -109,7 +110,7 @@ def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, 
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
         label_callbacks(callbacks, f"seed {s}")
         h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
-                label="question net", callbacks=list(callbacks))
+                label=f"question net, seed {s}", callbacks=list(callbacks))
         runs[s] = (model, h)
         _RUNS[key] = (train, val, model, h)
         say(f"seed {s}: final loss {h.final('loss'):.4f} (ln {train.n_classes} = {h.chance_loss:.4f}), "
@@ -136,21 +137,30 @@ def fix(prof: Profile, train: Dataset, val: Dataset, seed: int = 0,
 def beyond(prof: Profile, train: Dataset, val: Dataset, test: Dataset,
            recipes: tuple[str, ...] = ("answer", "improved"), *, seeds: tuple[int, ...] | None = None,
            keep_model: bool = False, verbose: bool = False,
-           callbacks: Sequence[keras.callbacks.Callback] = ()) -> Comparison:
+           callbacks: Sequence[keras.callbacks.Callback] = (), reuse: bool = False) -> Comparison:
     """Chapter 05: ``recipes`` in the profile's regime (`facekit.profiles.Regime`), each on every
     seed: the answer's network for ``answer_epochs``, any other recipe up to ``epochs`` with early
     stopping. ``verbose`` prints one line a run; ``callbacks`` (a `facekit.plots.LivePlot`) run in
-    every `fit`, labelled by recipe and seed."""
+    every `fit`, labelled by recipe and seed. ``reuse=True`` returns a run made by an earlier call in
+    this process (same profile, recipe, seed and data objects) instead of training it again."""
     say, r = _printer(verbose), prof.regime
     runs = []
     for name in recipes:
         for s in seeds or prof.seeds:
+            key = (repr(prof), name, s, id(train), id(val), id(test))
+            old = _BEYOND.get(key)
+            if (reuse and old is not None and old[0] is train and old[1] is val and old[2] is test
+                    and (old[3].model is not None or not keep_model)):
+                runs.append(old[3])
+                say(f"{name} seed {s}: reused the run made earlier in this session")
+                continue
             label_callbacks(callbacks, f"{name} seed {s}")
             run = run_recipe(name, train, val, test, seed=s,
                              epochs=r.answer_epochs if name == "answer" else r.epochs,
                              patience=r.patience, batch_size=prof.batch_size, keep_model=keep_model,
                              callbacks=callbacks)
             runs.append(run)
+            _BEYOND[key] = (train, val, test, run)
             say(f"{name} seed {s}: train {run.train_acc:.2f}  val {run.val_acc:.2f}  (gap {run.gap:.2f})  "
                 f"kept epoch {run.best_epoch} of {run.epochs}, {run.seconds_per_epoch:.1f} s/epoch")
     return Comparison(runs)

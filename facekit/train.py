@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import math
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,13 +235,20 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
         val: Dataset | tuple[np.ndarray, np.ndarray] | None = None, epochs: int = 5,
         batch_size: int = 16, seed: int | None = 0, *, callbacks: list | None = None,
         verbose: int = 0, label: str = "", shuffle: bool = True,
-        strategy: tf.distribute.Strategy | None = None) -> History:
+        strategy: tf.distribute.Strategy | None = None, reuse: bool = False) -> History:
     """Train ``model`` (compiled) on uint8 images; return a `History`.
 
     Batches are shuffled with ``seed`` (a new order every epoch); with a seed, TF ops are
     deterministic too, so the same seed gives the same numbers on one machine. ``verbose=1``
     prints a compact per-epoch table. Multi-GPU: build and compile the model inside
     ``strategy.scope()`` and pass ``strategy``; `fit` runs under it.
+
+    ``reuse=True``: if this process already ran the same fit (same architecture, initial weights,
+    optimizer, data objects and settings), load that run's trained weights into ``model`` and
+    return its `History` instead of training again; facekit's recording callbacks
+    (`facekit.diagnose.ActivationStats`, `GradientStats`) get that run's records when it had an
+    equal one, other callbacks are not called. Otherwise it trains. (A chapter section can then
+    run without the section that trained the network.)
     """
     for name, value, least in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
@@ -256,8 +265,57 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     val_ds = None
     if val is not None and len(as_arrays(val)[1]):
         val_ds = make_tf_dataset(*as_arrays(val), batch_size)
+    key = (_fingerprint(model), id(train), id(val), epochs, batch_size, seed, shuffle)
+    if reuse and (hit := _reused(key, train, val, model, callbacks or [])) is not None:
+        print(f"{history.label}: reused the run made earlier in this session "
+              "(same network, initial weights, data and settings)")
+        return hit
     recorder = _BatchRecorder(history, len(x), batch_size, verbose)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[recorder, *(callbacks or []), *_EXTRA.get()])
+    _RUNS[key] = (train, val, [w.copy() for w in model.get_weights()], history, tuple(callbacks or ()))
+    while len(_RUNS) > _KEEP:
+        del _RUNS[next(iter(_RUNS))]  # oldest first
+    return history
+
+
+# fit(reuse=True): key -> (train, val, trained weights, History, callbacks of that run), the last _KEEP runs
+_KEEP = 6
+_RUNS: dict[tuple, tuple[Any, Any, list[np.ndarray], History, tuple]] = {}
+
+
+def _fingerprint(model: keras.Model) -> tuple[str, int, str]:
+    """Layers in order (type and settings; names left out, Keras numbers them per session), the
+    weights' shapes and a CRC of their values, and the optimizer's settings."""
+    def strip(c: Any) -> Any:
+        if isinstance(c, dict):
+            return {k: strip(v) for k, v in c.items() if k != "name"}
+        return [strip(v) for v in c] if isinstance(c, list | tuple) else c
+    crc, weights = 0, model.get_weights()
+    for w in weights:
+        crc = zlib.crc32(np.ascontiguousarray(w).tobytes(), crc)
+    layers = [(type(la).__name__, strip(la.get_config())) for la in model.layers]
+    opt = getattr(model, "optimizer", None)
+    return (json.dumps([layers, [w.shape for w in weights]], sort_keys=True, default=str), crc,
+            json.dumps(strip(opt.get_config()), sort_keys=True, default=str) if opt is not None else "")
+
+
+def _reused(key: tuple, train: Any, val: Any, model: keras.Model,
+            callbacks: Sequence[keras.callbacks.Callback]) -> History | None:
+    """The stored run for ``key`` loaded into ``model`` and ``callbacks``; None if there is none
+    or a recording callback has no equal in it."""
+    if key not in _RUNS or _RUNS[key][0] is not train or _RUNS[key][1] is not val:
+        return None
+    _, _, weights, history, before = _RUNS[key]
+    pairs = []
+    for cb in callbacks:
+        if hasattr(cb, "adopt"):
+            match = next((b for b in before if cb.same_recording(b)), None)
+            if match is None:
+                return None
+            pairs.append((cb, match))
+    for cb, match in pairs:
+        cb.adopt(match)
+    model.set_weights(weights)
     return history

@@ -196,7 +196,7 @@ def test_damaged_or_unexpected_cache_is_an_error(tmp_path):
     (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(CacheError, match="cut.npz"):
         load_cache(tmp_path / "cut.npz")
-    # flip one pixel inside the stored (uncompressed) images array: the checksum catches it
+    # flip one pixel inside the stored (uncompressed) images array: zip's CRC-32 of the member catches it
     ds = tiny()
     needle = ds.images.tobytes()[:64]
     at = raw.index(needle) + 10
@@ -231,3 +231,27 @@ def test_load_dispatches_on_what_the_folder_holds(utk_folder, messy_folder):
     assert len(load("synthetic", size=32, per_class=2)) == 16
     with pytest.raises(FileNotFoundError, match="synthetic"):
         load("no/such/folder")
+
+
+def test_a_cache_maps_its_images_when_asked(tmp_path):
+    ds = tiny()
+    path = save_cache(ds, tmp_path / "c.npz")
+    mapped = load_cache(path, mmap=True)
+    assert isinstance(mapped.images, np.memmap) and not mapped.images.flags.writeable
+    assert np.array_equal(mapped.images, ds.images) and np.array_equal(mapped.labels, ds.labels)
+    assert mapped.class_names == ds.class_names
+    with pytest.raises(CacheError, match="expected 16x16"):
+        load_cache(path, size=16, mmap=True)
+    raw = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CacheError, match="cut.npz"):
+        load_cache(tmp_path / "cut.npz", mmap=True)
+
+
+def test_an_older_cache_version_asks_to_reload(tmp_path):
+    path = save_cache(tiny(), tmp_path / "c.npz")
+    with np.load(path) as z:
+        parts = {k: z[k] for k in z.files}
+    np.savez(tmp_path / "v1.npz", **{**parts, "version": np.array(1), "checksum": np.array(0, np.uint64)})
+    with pytest.raises(CacheError, match=r"v1.npz: cache version .*1.*, expected 2"):
+        load_cache(tmp_path / "v1.npz")

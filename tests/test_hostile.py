@@ -228,10 +228,10 @@ def test_odd_caches_raise_cache_error_naming_the_file(tmp_path):
     with np.load(good) as z:
         parts = {k: z[k] for k in z.files}
     np.savez(tmp_path / "version.npz", **{**parts, "version": np.array(["one"])})
-    np.savez(tmp_path / "checksum.npz", **{**parts, "checksum": np.zeros((2, 2))})
+    np.savez(tmp_path / "labels.npz", **{**parts, "labels": np.zeros((2, 2))})
     with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zf:  # compresses 1000x
         zf.writestr("images.npy", b"\0" * 3_000_000)
-    for name in ("plain", "version", "checksum", "bomb"):
+    for name in ("plain", "version", "labels", "bomb"):
         with pytest.raises(CacheError, match=f"{name}.npz"):
             load_cache(tmp_path / f"{name}.npz")
 

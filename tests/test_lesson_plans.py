@@ -74,3 +74,43 @@ def test_a_plan_s_cells_run_in_order_in_a_fresh_kernel(chapter, sections, tmp_pa
             km.shutdown_kernel()
     errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+def test_a_section_that_reads_an_earlier_run_runs_alone(tmp_path):
+    """Chapter 04's section 4 reads section 3's run: alone after the setup cells, it trains it."""
+    nb = nbformat.read(ROOT / "notebooks" / "04_fix.ipynb", as_version=4)
+    nb.cells = [nbformat.v4.new_code_cell(c.source) for c in plan_cells(nb, ["4"])]
+    trains = [c for c in nb.cells if "history = fit(model, train, val" in c.source]
+    assert trains and all("reuse=True" in c.source for c in trains)
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path())
+    try:
+        where = {"metadata": {"path": str(ROOT / "notebooks")}}
+        NotebookClient(nb, km=km, timeout=600, resources=where).execute()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel()
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
+    assert not [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert "reused" not in text and "validation loss was lowest at epoch" in text
+
+
+def test_every_shown_figure_has_a_projector_png():
+    """notebooks/projector.py's PNGs cover every figure-drawing cell of the sections the 50-minute
+    plan shows instead of running, and the index names only files that exist."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "notebooks"))
+    from projector import shown_cells
+
+    index = json.loads((ROOT / "notebooks" / "projector" / "index.json").read_text())
+    for chapter_file in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        chapter = chapter_file.stem
+        live = PLANS["50-minute"].get(chapter, [])
+        nb = nbformat.read(chapter_file, as_version=4)
+        drawing = [i for i, _, setup in ([] if live == "all" else shown_cells(nb, live))
+                   if not setup and "plots." in nb.cells[i].source
+                   and any("image/png" in o.get("data", {}) for o in nb.cells[i].outputs)]
+        files = [p for p, _, _ in index.get(chapter, [])]
+        assert all((ROOT / "notebooks" / "projector" / p).is_file() for p in files), chapter
+        covered = {int(re.search(r"-c(\d+)", p).group(1)) for p in files}
+        assert set(drawing) <= covered, (chapter, sorted(set(drawing) - covered))

@@ -85,7 +85,6 @@ def test_no_template_placeholder_ships_in_a_markdown_cell(path):
 
 # --- sections an instructor can run alone ------------------------------------------------------------
 SETUP_CALLS = re.compile(r"load_profile_data\(|load_regime\(|= load\(|profile = setup\(")
-NEEDS = re.compile(r"run sections? (\d+)(?: and (\d+))? first")
 
 
 def _names(src: str) -> tuple[set[str], list[str]]:
@@ -109,11 +108,11 @@ def _names(src: str) -> tuple[set[str], list[str]]:
 
 def undefined_by_section(path: Path) -> list[tuple[str, int, str]]:
     """Names a numbered section reads that neither the setup cells (before section 1, data loading,
-    cells tagged ``setup``), the section itself, nor a section it names ("run section N first")
-    define: what breaks when an instructor skips a section."""
+    cells tagged ``setup``) nor the section itself define: what breaks when an instructor skips a
+    section. (A section that needs an earlier run re-creates it, e.g. ``fit(..., reuse=True)``.)"""
     setup = set(dir(builtins)) | {"get_ipython", "display"}
     by_section: dict[str, set[str]] = {}
-    section, needs, out = None, [], []
+    section, out = None, []
     for i, c in enumerate(json.loads(path.read_text())["cells"]):
         src = "".join(c["source"])
         if c["cell_type"] == "markdown":
@@ -121,13 +120,12 @@ def undefined_by_section(path: Path) -> list[tuple[str, int, str]]:
             if m:
                 section = m.group(1)
                 by_section[section] = set()
-                needs = [g for m2 in NEEDS.finditer(src) for g in m2.groups() if g]
             continue
         stored, loaded = _names(src)
         if section is None or SETUP_CALLS.search(src) or "setup" in c["metadata"].get("tags", []):
             setup |= stored
             continue
-        known = setup | by_section[section] | stored | {n for s in needs for n in by_section.get(s, ())}
+        known = setup | by_section[section] | stored
         out += [(section, i, n) for n in loaded if n not in known]
         by_section[section] |= stored
     return sorted(set(out))
@@ -146,9 +144,10 @@ def test_the_section_check_catches_a_dependency(tmp_path):
                     {"cell_type": "code", "metadata": {}, "source": ["print(runs, profile)"]}]}
     (tmp_path / "x.ipynb").write_text(json.dumps(nb))
     assert undefined_by_section(tmp_path / "x.ipynb") == [("2", 4, "runs")]
+    # saying so is not enough
     nb["cells"][3]["source"] = ["## 2. B\n*Reads section 1's runs: run section 1 first.*"]
     (tmp_path / "x.ipynb").write_text(json.dumps(nb))
-    assert undefined_by_section(tmp_path / "x.ipynb") == []
+    assert undefined_by_section(tmp_path / "x.ipynb") == [("2", 4, "runs")]
 
 
 # --- checks out of the reading path ------------------------------------------------------------------

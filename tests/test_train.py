@@ -88,3 +88,24 @@ def test_history_stuck_property_reads_the_last_epoch():
     passing = History(8, epochs=[{"loss": 2.53, "accuracy": 0.13}, {"loss": 2.0963, "accuracy": 0.14},
                                  {"loss": 2.0785, "accuracy": 0.14}])  # on its way down (He init)
     assert not passing.stuck
+
+
+def test_reuse_returns_the_same_run_only_for_the_same_start():
+    from facekit.diagnose import ActivationStats
+    ds = tiny_data(n=32)
+    stats = ActivationStats(ds.images[:4], every=2)
+    first = tiny_model(seed=3)
+    h = fit(first, ds, ds, epochs=2, batch_size=8, seed=0, callbacks=[stats])
+    again, stats2 = tiny_model(seed=3), ActivationStats(ds.images[:4], every=2)
+    assert fit(again, ds, ds, epochs=2, batch_size=8, seed=0, callbacks=[stats2], reuse=True) is h
+    assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights()))
+    assert stats2.steps == stats.steps
+    assert stats2.series("dead").keys() == stats.series("dead").keys()
+    assert fit(tiny_model(seed=4), ds, ds, epochs=2, batch_size=8, seed=0, reuse=True) is not h  # init
+    assert fit(tiny_model(seed=3), ds, ds, epochs=3, batch_size=8, seed=0, reuse=True) is not h  # epochs
+    copy = tiny_data(n=32)   # equal data, another object
+    assert fit(tiny_model(seed=3), copy, ds, epochs=2, batch_size=8, seed=0, reuse=True) is not h
+    other = ActivationStats(ds.images[:4], every=3)   # records something the first run did not
+    assert fit(tiny_model(seed=3), ds, ds, epochs=2, batch_size=8, seed=0, callbacks=[other],
+               reuse=True) is not h
+    assert other.steps   # it trained, so it recorded

@@ -1,13 +1,19 @@
-"""Caches (`.npz`, no pickles, atomic, checksummed) and the question's pickles (also importable
-from facekit.data)."""
+"""Caches (`.npz`, no pickles, atomic, CRC-checked) and the question's pickles (also importable
+from facekit.data).
+
+A cache is an uncompressed `.npz`: a zip whose members are `.npy` arrays. Zip stores a CRC-32 of
+every member and reading a member to its end checks it, so a damaged byte is caught without a second
+checksum pass. ``load_cache(..., mmap=True)`` maps the images straight from the file instead of
+reading them (ready at once; pages are read when training touches them; their CRC is not checked).
+"""
 
 from __future__ import annotations
 
 import os
 import pickle
+import struct
 import tempfile
 import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -18,7 +24,7 @@ from facekit.data.dataset import Dataset
 
 __all__ = ["CacheError", "save_cache", "load_cache", "save_pickle", "load_pickle", "CACHE_VERSION"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: no separate checksum member (zip's CRC-32 per member covers the arrays)
 
 
 class CacheError(ValueError):
@@ -65,12 +71,9 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
         raise
 
 
-def _checksum(images: np.ndarray, labels: np.ndarray) -> int:
-    return zlib.crc32(labels.tobytes(), zlib.crc32(np.ascontiguousarray(images).data))
-
-
 def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to an ``.npz`` (no pickles inside) atomically: a temp file, then a rename."""
+    """Write ``ds`` to an uncompressed ``.npz`` (no pickles inside) atomically: a temp file, then a
+    rename. Only when asked: loading never writes a cache by itself."""
     path = Path(path)
     arrays = {
         "version": np.array(CACHE_VERSION),
@@ -80,7 +83,6 @@ def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
         "paths": np.array(["" if p is None else p for p in ds.paths], dtype=str),
         "skipped": np.array(ds.skipped, dtype=str).reshape(-1, 2),
         "description": np.array(ds.description),
-        "checksum": np.array(_checksum(ds.images, ds.labels), dtype=np.uint64),
     }
     for k, v in ds.attributes.items():
         arrays[f"attr.{k}"] = v
@@ -89,8 +91,11 @@ def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
 
 
 def load_cache(path: str | os.PathLike, *, size: int | None = None,
-               class_names: tuple[str, ...] | None = None) -> Dataset:
-    """Read a cache written by `save_cache`, verifying shapes, dtypes, classes and a checksum.
+               class_names: tuple[str, ...] | None = None, mmap: bool = False) -> Dataset:
+    """Read a cache written by `save_cache`, verifying shapes, dtypes, classes and every member's
+    CRC-32. ``mmap=True`` maps the images read-only from the file instead (no copy, no CRC check of
+    the images; everything else is still checked): for a cache you just wrote, or data larger than
+    memory.
 
     Raises `CacheError` naming the file and the problem for anything damaged or unexpected.
     """
@@ -98,7 +103,7 @@ def load_cache(path: str | os.PathLike, *, size: int | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such cache file")
     try:
-        return _read_cache(path, size, class_names)
+        return _read_cache(path, size, class_names, mmap)
     except CacheError:
         raise
     except MemoryError as e:
@@ -122,11 +127,35 @@ def _check_members(path: Path) -> None:
                                  f"of {on_disk:,}; damaged, delete it and reload")
 
 
-def _read_cache(path: Path, size: int | None, class_names: tuple[str, ...] | None) -> Dataset:
+def _mapped(path: Path, member: zipfile.ZipInfo) -> np.ndarray:
+    """A read-only memory map of a stored `.npy` member, straight from the zip file."""
+    with open(path, "rb") as f:
+        f.seek(member.header_offset)
+        head = f.read(30)
+        if len(head) != 30 or head[:4] != b"PK\x03\x04":
+            raise CacheError(f"{path}: member {member.filename!r} has no local header; damaged")
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        f.seek(member.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        fmt = np.lib.format
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if fortran or dtype.hasobject:
+            raise CacheError(f"{path}: member {member.filename!r} is not a plain C-order array")
+        offset = f.tell()
+    if offset + int(np.prod(shape)) * dtype.itemsize > path.stat().st_size:
+        raise CacheError(f"{path}: member {member.filename!r} runs past the end of the file; damaged")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+def _read_cache(path: Path, size: int | None, class_names: tuple[str, ...] | None,
+                mmap: bool = False) -> Dataset:
     _check_members(path)
     with np.load(path, allow_pickle=False) as z:
-        a = {k: z[k] for k in z.files}
-    need = {"version", "images", "labels", "class_names", "paths", "skipped", "checksum"}
+        a = {k: z[k] for k in z.files if not (mmap and k == "images")}
+        if mmap and "images" in z.files:
+            a["images"] = _mapped(path, z.zip.getinfo("images.npy"))
+    need = {"version", "images", "labels", "class_names", "paths", "skipped"}
     if missing := need - a.keys():
         raise CacheError(f"{path}: not a facekit cache, missing {sorted(missing)}")
     if a["version"].shape != () or a["version"].dtype.kind not in "iu" or int(a["version"]) != CACHE_VERSION:
@@ -139,10 +168,6 @@ def _read_cache(path: Path, size: int | None, class_names: tuple[str, ...] | Non
     names = tuple(str(c) for c in a["class_names"])
     if class_names is not None and tuple(class_names) != names:
         raise CacheError(f"{path}: classes {names}, expected {tuple(class_names)}")
-    if a["checksum"].shape != () or a["checksum"].dtype.kind not in "iu":
-        raise CacheError(f"{path}: the checksum field is {a['checksum'].dtype} {a['checksum'].shape}")
-    if _checksum(images, labels) != int(a["checksum"]):
-        raise CacheError(f"{path}: checksum mismatch, the cache is damaged; delete it and reload")
     try:
         return Dataset(images, labels, names, tuple(p or None for p in a["paths"].tolist()),
                        tuple(map(tuple, a["skipped"].tolist())),

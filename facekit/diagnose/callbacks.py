@@ -37,6 +37,16 @@ class _EveryN(keras.callbacks.Callback):
     def _record(self) -> None:
         raise NotImplementedError
 
+    def same_recording(self, other: object) -> bool:
+        """True when ``other`` records the same thing (class, ``every`` and probe data)."""
+        probes = [k for k in ("x", "y") if hasattr(self, k)]
+        return (type(other) is type(self) and other.every == self.every
+                and all(np.array_equal(getattr(self, k), getattr(other, k)) for k in probes))
+
+    def adopt(self, other: _EveryN) -> None:
+        """Take ``other``'s records (`facekit.train.fit` with ``reuse=True``)."""
+        self.__dict__.update({k: v for k, v in other.__dict__.items() if k not in ("_model", "model")})
+
 
 class ActivationStats(_EveryN):
     """Every ``every`` batches, run a fixed probe batch through the model and record, per hidden
