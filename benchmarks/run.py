@@ -4,10 +4,14 @@
     python -m benchmarks.run --per-class 20 --repeats 1 --train-images 64 --notebooks   # smoke test
 
 1. load: the question's data script (cv2.imread + resize loop, np.array, pickle) vs
-   facekit.data.load_folder (+ npz cache); wall time and peak RSS, each run in its own process.
-2. ready to train: peak RSS of `pickle.load` + `X/255.0` vs facekit's load_cache + tf.data batch.
+   facekit.data.load_folder with 1, 2 and all cores' decode threads; the cache write (`save_cache`,
+   only when asked) timed apart; wall time and peak RSS, each run in its own process.
+2. from cache: the question's `pickle.load` vs `load_cache` (every member's CRC checked) and
+   `load_cache(mmap=True)`; ready to train: peak RSS of `pickle.load` + `X/255.0` vs facekit's
+   load_cache + tf.data batch.
 3. training throughput of the answer's network at 200 px: `model.fit(X_float64, y, batch_size=16)`
-   vs `facekit.train.fit` on uint8, samples/s; and achieved FLOP/s vs a float32 matmul's.
+   vs `facekit.train.fit` on uint8, samples/s; achieved FLOP/s vs a float32 matmul's; and the
+   fused-step matrix (`benchmarks.step`): batch 16/64 x XLA off/on x steps_per_execution 1/8.
 4. the chapters' wall time on the profiles given with --notebooks (default: ci).
 Where the time goes (the targets this misses): `python -m benchmarks.profile`.
 Writes benchmarks/RESULTS.md (markdown table) and prints it.
@@ -47,10 +51,28 @@ print(json.dumps({"seconds": time.perf_counter() - t, "n": len(X), "array_mb": X
 import time, json, sys
 from facekit.data import load_folder, save_cache
 t = time.perf_counter()
-ds = load_folder(sys.argv[1], size=200, per_class=700, progress=False)
+ds = load_folder(sys.argv[1], size=200, per_class=700, progress=False, workers=int(sys.argv[3]))
+seconds = time.perf_counter() - t
+peak = PEAK
+t = time.perf_counter()
 save_cache(ds, sys.argv[2] + "/cache.npz")
-print(json.dumps({"seconds": time.perf_counter() - t, "n": len(ds), "array_mb": ds.images.nbytes / 1e6,
-                  "peak_mb": PEAK}))
+print(json.dumps({"seconds": seconds, "n": len(ds), "array_mb": ds.images.nbytes / 1e6,
+                  "peak_mb": peak, "cache_seconds": time.perf_counter() - t}))
+""",
+    "question_unpickle": """
+import pickle, time, json, sys
+t = time.perf_counter()
+with open(sys.argv[2] + "/X.pickle", "rb") as f: X = pickle.load(f)
+print(json.dumps({"seconds": time.perf_counter() - t, "peak_mb": PEAK}))
+""",
+    "facekit_cache": """
+import time, json, sys
+from facekit.data import load_cache
+t = time.perf_counter()
+ds = load_cache(sys.argv[2] + "/cache.npz", size=200, mmap=sys.argv[3] == "mmap")
+seconds = time.perf_counter() - t
+for i in range(0, len(ds), 256): ds.images[i:i + 256].max()  # then read every image once
+print(json.dumps({"seconds": seconds, "read_all_seconds": time.perf_counter() - t, "peak_mb": PEAK}))
 """,
     "question_ready": """
 import pickle, time, json, sys
@@ -164,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(HERE / "RESULTS.md"))
     p.add_argument("--notebooks", nargs="*", default=["ci"], metavar="PROFILE",
                    help="time the chapters on these profiles (default: ci; classroom takes ~13 min)")
+    p.add_argument("--fused", nargs="*", metavar="BATCH:XLA:SPE",
+                   default=[*(f"{b}:{j}:{e}" for b in (16, 64) for j in (0, 1) for e in (1, 8)), "16:1:1:1"],
+                   help="training configurations for benchmarks.step; a 4th field 1 turns op determinism on "
+                        "(default: 16/64 x XLA 0/1 x spe 1/8, and XLA asked for under determinism)")
     args = p.parse_args(argv)
 
     import cv2
@@ -178,29 +204,66 @@ def main(argv: list[str] | None = None) -> int:
     root = write_folder(Path(work) / "TRAINING", n_per_class=args.per_class, size=200, seed=0)
     n = 8 * args.per_class
     print(f"wrote {n} JPEGs at 200 px in {time.perf_counter() - t:.1f} s", flush=True)
-    runs: dict[str, list[dict]] = {k: [] for k in CHILD}
+    cores = os.cpu_count() or 1
+    workers = sorted({1, 2, cores})
+    steps = [("question_load", ()), *[(f"facekit_load_w{w}", (str(w),)) for w in workers],
+             ("question_unpickle", ()), ("facekit_cache_full", ("full",)), ("facekit_cache_mmap", ("mmap",)),
+             ("question_ready", ()), ("facekit_ready", ())]
+    runs: dict[str, list[dict]] = {k: [] for k, _ in steps}
     for _ in range(args.repeats):
-        for name in ("question_load", "facekit_load", "question_ready", "facekit_ready"):
-            runs[name].append(child(name, str(root), work))
+        for name, extra in steps:
+            script = next(k for k in CHILD if name.startswith(k))
+            runs[name].append(child(script, str(root), work, *extra))
             print(name, runs[name][-1], flush=True)
+    runs["facekit_load"] = runs[f"facekit_load_w{cores}"]
     array_mb = runs["facekit_load"][0]["array_mb"]
     sec = {k: [r["seconds"] for r in v] for k, v in runs.items()}
     rss = {k: [r["peak_mb"] for r in v] for k, v in runs.items()}
     train = training(min(args.train_images, n), work)
     print(train, flush=True)
+    fused = []
+    for config in args.fused:
+        batch, jit, spe, *det = (int(v) for v in config.split(":"))  # BATCH:XLA:SPE[:DETERMINISM]
+        out = subprocess.run([sys.executable, "-m", "benchmarks.step", "--batch", str(batch),
+                              "--jit", str(jit), "--spe", str(spe),
+                              "--images", str(min(args.train_images, n)),
+                              "--repeat", "2" if (jit and spe == 1) else "1",
+                              "--determinism", str(det[0] if det else 0)],
+                             capture_output=True, text=True, check=True, cwd=HERE.parent,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        fused.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print("step", fused[-1], flush=True)
 
-    q_load, f_load = statistics.median(sec["question_load"]), statistics.median(sec["facekit_load"])
-    q_ready, f_ready = statistics.median(rss["question_ready"]), statistics.median(rss["facekit_ready"])
+    def med(key: str, field: str = "seconds") -> float:
+        return statistics.median([r[field] for r in runs[key]])
+
+    q_load, q_unpickle = med("question_load"), med("question_unpickle")
+    q_ready, f_ready = med("question_ready", "peak_mb"), med("facekit_ready", "peak_mb")
     data = {k: [r["data_mb"] for r in runs[k]] for k in ("question_ready", "facekit_ready")}
     q_data, f_data = statistics.median(data["question_ready"]), statistics.median(data["facekit_ready"])
-    rows = [
-        ("load: question script (s)", fmt(sec["question_load"]), "", ""),
-        ("load: facekit load_folder + cache (s)", fmt(sec["facekit_load"]),
-         f"{q_load / f_load:.2f}x faster", ">= 3x"),
+    rows = [("load: question script (s)", fmt(sec["question_load"]), "", "")]
+    for w in workers:
+        rows.append((f"load: facekit load_folder, {w} decode thread{'s' if w > 1 else ''} (s)",
+                     fmt(sec[f"facekit_load_w{w}"]), f"{q_load / med(f'facekit_load_w{w}'):.2f}x faster",
+                     ">= 1.8x" if w == cores else ""))
+    read_all = [r["read_all_seconds"] for r in runs["facekit_cache_mmap"]]
+    rows += [
+        ("load: facekit save_cache afterwards, only when asked (s)",
+         fmt([r["cache_seconds"] for r in runs["facekit_load"]]), "", ""),
+        ("from cache: question pickle.load of X (s)", fmt(sec["question_unpickle"]), "", ""),
+        ("from cache: facekit load_cache, CRC of every member checked (s)", fmt(sec["facekit_cache_full"]),
+         f"{q_unpickle / med('facekit_cache_full'):.2f}x pickle.load, "
+         f"{q_load / med('facekit_cache_full'):.0f}x the question's loop", ">= 1.0x, >= 10x"),
+        ("from cache: facekit load_cache(mmap=True) (s)", fmt(sec["facekit_cache_mmap"]),
+         f"{q_unpickle / med('facekit_cache_mmap'):.0f}x pickle.load", ">= 1.0x"),
+        ("from cache: load_cache(mmap=True), then every image read once (s)", fmt(read_all),
+         f"{q_unpickle / statistics.median(read_all):.2f}x pickle.load", ""),
+        ("from cache: peak RSS, pickle.load / load_cache / load_cache(mmap=True) all read (MB)",
+         f"{med('question_unpickle', 'peak_mb'):.0f} / {med('facekit_cache_full', 'peak_mb'):.0f}"
+         f" / {med('facekit_cache_mmap', 'peak_mb'):.0f}", "", ""),
         ("load: question peak RSS (MB)", fmt(rss["question_load"]), "", ""),
         ("load: facekit peak RSS (MB)", fmt(rss["facekit_load"]),
-         f"{statistics.median(rss['facekit_load']) / array_mb:.2f}x the uint8 array ({array_mb:.0f} MB)",
-         "<= 1.3x"),
+         f"{med('facekit_load', 'peak_mb') / array_mb:.2f}x the uint8 array ({array_mb:.0f} MB)", "<= 1.3x"),
         ("ready to train: question pickle + X/255.0 peak RSS (MB)", fmt(rss["question_ready"]), "", ""),
         ("ready to train: facekit cache + tf.data peak RSS (MB)", fmt(rss["facekit_ready"]),
          f"{q_ready / f_ready:.1f}x less", ">= 6x"),
@@ -211,11 +274,25 @@ def main(argv: list[str] | None = None) -> int:
         ("train answer net 200 px: model.fit(float64) (samples/s)", f"{train['question_samples_s']:.1f}",
          "", ""),
         ("train answer net 200 px: facekit.train.fit(uint8) (samples/s)", f"{train['facekit_samples_s']:.1f}",
-         f"{train['facekit_samples_s'] / train['question_samples_s']:.2f}x", ">= 1.0x"),
+         f"{train['facekit_samples_s'] / train['question_samples_s']:.2f}x", ">= 1.5x"),
         ("achieved FLOP/s / float32 matmul FLOP/s",
          f"{train['facekit_samples_s'] * train['train_flop_per_sample'] / 1e9:.1f} / "
          f"{train['matmul_flops'] / 1e9:.1f} GFLOP/s", f"{train['utilisation']:.0%}", ">= 40%"),
     ]
+    base = {f["batch"]: statistics.median(f["samples_s"]) for f in fused
+            if not f["jit"] and f["spe"] == 1 and not f["determinism"]}
+    for f in fused:
+        speed = statistics.median(f["samples_s"])
+        util = speed * train["train_flop_per_sample"] / train["matmul_flops"]
+        same = (f" same seed twice, same losses: {'yes' if f['same_numbers'] else 'no'};"
+                if len(f["samples_s"]) > 1 else "")
+        asked = (", op determinism on (XLA asked for: Keras refuses it)" if f["determinism"] and f["jit"]
+                 and not f["jit_ran"] else ", op determinism on" if f["determinism"] else "")
+        rows.append((f"fused step: batch {f['batch']}, XLA {'on' if f['jit_ran'] else 'off'}{asked}, "
+                     f"steps_per_execution {f['spe']} (samples/s)", fmt(f["samples_s"]),
+                     (f"{speed / base[f['batch']]:.2f}x plain at batch {f['batch']};" if f["batch"] in base
+                      else "") + f"{same} "
+                     f"{util:.0%} of matmul", ""))
     for prof in args.notebooks:
         rows += notebook_rows(prof)
     table = ["| measure | median (range) | ratio | target |", "|---|---|---|---|"]
