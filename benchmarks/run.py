@@ -303,9 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             f"(8 classes x {args.per_class}); {args.repeats} runs of each load, each in its own process; "
             f"training on {min(args.train_images, n)} images, one epoch each way.\n"
             f"Command: `python -m benchmarks.run {' '.join(argv or sys.argv[1:])}`\n\n")
-    text = head + "\n".join(table) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
+    from benchmarks.notes import write_with_notes
+
+    write_with_notes(Path(args.out), head.rstrip(), "\n".join(table))  # hand-written notes below stay
+    print(Path(args.out).read_text())
     return 0
 
 

@@ -56,6 +56,12 @@ def shown_cells(nb: nbformat.NotebookNode, live: list[str]) -> list[tuple[int, s
     return [(i, t, s) for i, t, s in out if s or t in drawing]  # sections without a figure: skipped
 
 
+def drawn_by(source: str, k: int) -> str:
+    """The line of a cell that draws its ``k``-th figure (its k-th line that calls ``plots.``)."""
+    lines = [ln.strip() for ln in source.splitlines() if "plots." in ln] or [source.splitlines()[0]]
+    return lines[min(k, len(lines) - 1)]
+
+
 def run(chapter: str, profile: str) -> list[tuple[str, str, str]]:
     """Run ``chapter``'s shown sections in projector style; (png path, section, first code line) each."""
     live = json.loads((HERE.parent / "docs" / "lesson_plans.json").read_text())[PLAN].get(chapter, [])
@@ -84,9 +90,7 @@ def run(chapter: str, profile: str) -> list[tuple[str, str, str]]:
         for k, png in enumerate(pngs):
             name = f"s{title.split('.')[0] or '0'}-c{i:02d}" + (f"-{k + 1}" if len(pngs) > 1 else "") + ".png"
             (folder / name).write_bytes(base64.b64decode(png))
-            first = next((ln for ln in nb.cells[i].source.splitlines() if "plots." in ln),
-                         nb.cells[i].source.splitlines()[0])
-            saved.append((f"{chapter}/{name}", title, first.strip()))
+            saved.append((f"{chapter}/{name}", title, drawn_by(nb.cells[i].source, k)))
     return saved
 
 
@@ -107,10 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("chapters", nargs="*", help="default: every NN_* chapter")
     p.add_argument("--profile", default="classroom")
+    p.add_argument("--index-only", action="store_true", help="rewrite README.md/index.json, run nothing")
     args = p.parse_args(argv)
     chapters = args.chapters or sorted(q.stem for q in HERE.glob("[0-9][0-9]_*.ipynb"))
     index = OUT / "index.json"
     rows = json.loads(index.read_text()) if index.exists() else {}
+    if args.index_only:  # rewrite the index from the PNGs already there
+        for chapter, saved in rows.items():
+            nb = nbformat.read(HERE / f"{chapter}.ipynb", as_version=4)
+            for row in saved:
+                m = re.search(r"-c(\d+)(?:-(\d+))?\.png$", row[0])
+                row[2] = drawn_by(nb.cells[int(m.group(1))].source, int(m.group(2) or 1) - 1)
+        chapters = []
     for chapter in chapters:
         t = time.perf_counter()
         saved = run(chapter.removesuffix(".ipynb"), args.profile)
