@@ -46,6 +46,17 @@ def plan_cells(nb: nbformat.NotebookNode, sections: list[str]) -> list[nbformat.
     return chosen
 
 
+def execute_fresh(nb: nbformat.NotebookNode) -> None:
+    """Run ``nb``'s cells in order in a fresh kernel started in notebooks/ (outputs land in ``nb``)."""
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path())
+    try:
+        where = {"metadata": {"path": str(ROOT / "notebooks")}}
+        NotebookClient(nb, km=km, timeout=600, resources=where).execute()
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel()
+
+
 PARTS = sorted({(plan, chapter, tuple(s)) for plan, chapters in PLANS.items() if plan != "about"
                 for chapter, s in chapters.items() if s != "all"})
 
@@ -65,13 +76,7 @@ def test_a_plan_s_cells_run_in_order_in_a_fresh_kernel(chapter, sections, tmp_pa
     nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
     nb.cells = [nbformat.v4.new_code_cell(c.source) for c in plan_cells(nb, list(sections))]
     assert len(nb.cells) >= 5
-    km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path())
-    try:
-        where = {"metadata": {"path": str(ROOT / "notebooks")}}
-        NotebookClient(nb, km=km, timeout=600, resources=where).execute()
-    finally:
-        if km.has_kernel:
-            km.shutdown_kernel()
+    execute_fresh(nb)
     errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert not errors
 
@@ -82,13 +87,7 @@ def test_a_section_that_reads_an_earlier_run_runs_alone(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(c.source) for c in plan_cells(nb, ["4"])]
     trains = [c for c in nb.cells if "history = fit(model, train, val" in c.source]
     assert trains and all("reuse=True" in c.source for c in trains)
-    km = KernelManager(kernel_name="python3", transport="ipc", ip=ipc_path())
-    try:
-        where = {"metadata": {"path": str(ROOT / "notebooks")}}
-        NotebookClient(nb, km=km, timeout=600, resources=where).execute()
-    finally:
-        if km.has_kernel:
-            km.shutdown_kernel()
+    execute_fresh(nb)
     text = "".join(o.get("text", "") for c in nb.cells for o in c.outputs)
     assert not [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert "reused" not in text and "validation loss was lowest at epoch" in text
