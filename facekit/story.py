@@ -44,7 +44,8 @@ class StoryResult:
         runs = [(h, s) for h, s in zip(self.question, self.profile.seeds)]
         runs += [(self.answer, self.profile.seeds[0])] if self.answer else []
         for h, seed in runs:
-            rows.append(f"| {h.label.split(',')[0]} | {seed} | {h.final('loss'):.4f} | {h.final('accuracy'):.3f} "
+            name = h.label.split(",")[0]  # "question net, seed 0": the seed has its own column
+            rows.append(f"| {name} | {seed} | {h.final('loss'):.4f} | {h.final('accuracy'):.3f} "
                         f"| {h.final('val_accuracy'):.3f} | {'yes' if h.stuck else 'no'} |")
         return "\n".join(rows)
 
