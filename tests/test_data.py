@@ -253,5 +253,5 @@ def test_an_older_cache_version_asks_to_reload(tmp_path):
     with np.load(path) as z:
         parts = {k: z[k] for k in z.files}
     np.savez(tmp_path / "v1.npz", **{**parts, "version": np.array(1), "checksum": np.array(0, np.uint64)})
-    with pytest.raises(CacheError, match=r"v1.npz: cache version .*1.*, expected 2"):
+    with pytest.raises(CacheError, match="v1.npz: cache version 1, expected 2"):
         load_cache(tmp_path / "v1.npz")

@@ -159,7 +159,7 @@ def _read_cache(path: Path, size: int | None, class_names: tuple[str, ...] | Non
     if missing := need - a.keys():
         raise CacheError(f"{path}: not a facekit cache, missing {sorted(missing)}")
     if a["version"].shape != () or a["version"].dtype.kind not in "iu" or int(a["version"]) != CACHE_VERSION:
-        raise CacheError(f"{path}: cache version {a['version']!r}, expected {CACHE_VERSION}")
+        raise CacheError(f"{path}: cache version {a['version'].tolist()!r}, expected {CACHE_VERSION}")
     images, labels = a["images"], a["labels"]
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise CacheError(f"{path}: images are {images.dtype} {images.shape}, expected uint8 (N,H,W,3)")
