@@ -35,10 +35,9 @@ sys.path.insert(0, str(HERE))
 from execute import ipc_path  # noqa: E402
 
 
-def shown_cells(nb: nbformat.NotebookNode, live: list[str]) -> list[tuple[int, str, bool]]:
-    """(cell index, "section title", is it a setup cell) for the setup cells and every code cell of
-    a section the plan does not run live (``live``: "N" or "N/Sub title" entries) that draws a figure."""
-    wanted = {s.split("/")[0]: (s.split("/", 1)[1] if "/" in s else None) for s in live}
+def code_cells(nb: nbformat.NotebookNode) -> list[tuple[int, str | None, str | None, str, bool]]:
+    """(cell index, section number, "### sub-section" title, "N. section title", is it a setup cell)
+    for every code cell. Setup cells: before section 1, data loading, or tagged ``setup``."""
     out, section, sub, title = [], None, None, ""
     for i, c in enumerate(nb.cells):
         if c.cell_type == "markdown":
@@ -50,8 +49,21 @@ def shown_cells(nb: nbformat.NotebookNode, live: list[str]) -> list[tuple[int, s
                 sub = m.group(1).strip()
             continue
         setup = section is None or bool(SETUP_CALLS.search(c.source)) or "setup" in c.metadata.get("tags", [])
-        if setup or not (section in wanted and wanted[section] in (None, sub)):
-            out.append((i, title, setup))
+        out.append((i, section, sub, title, setup))
+    return out
+
+
+def in_plan(section: str | None, sub: str | None, live: list[str]) -> bool:
+    """Does a plan's list of live sections ("N", or "N/Sub title" for one sub-section) hold this cell?"""
+    wanted = {s.split("/")[0]: (s.split("/", 1)[1] if "/" in s else None) for s in live}
+    return section in wanted and wanted[section] in (None, sub)
+
+
+def shown_cells(nb: nbformat.NotebookNode, live: list[str]) -> list[tuple[int, str, bool]]:
+    """(cell index, "section title", is it a setup cell) for the setup cells and every code cell of
+    a section the plan does not run live (``live``: "N" or "N/Sub title" entries) that draws a figure."""
+    out = [(i, title, setup) for i, section, sub, title, setup in code_cells(nb)
+           if setup or not in_plan(section, sub, live)]
     drawing = {t for i, t, s in out if not s and "plots." in nb.cells[i].source}
     return [(i, t, s) for i, t, s in out if s or t in drawing]  # sections without a figure: skipped
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
+import sys
 from pathlib import Path
 
 import nbformat
@@ -19,31 +19,15 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANS = json.loads((ROOT / "docs" / "lesson_plans.json").read_text())
-SETUP_CALLS = re.compile(r"load_profile_data\(|load_regime\(|= load\(|profile = setup\(")
-
-
-def ipc_path() -> str:
-    """Absolute, so the kernel (started in notebooks/) and this client find the same sockets."""
-    return tempfile.mktemp(prefix="facekit-kernel-")
+sys.path.insert(0, str(ROOT / "notebooks"))
+from execute import ipc_path  # noqa: E402 - absolute kernel socket path, as the chapters are run
+from projector import code_cells, in_plan, shown_cells  # noqa: E402 - the one reader of sections and plans
 
 
 def plan_cells(nb: nbformat.NotebookNode, sections: list[str]) -> list[nbformat.NotebookNode]:
     """The code cells a plan runs: setup cells, plus every cell of the listed sections."""
-    wanted = {s.split("/")[0]: (s.split("/", 1)[1] if "/" in s else None) for s in sections}
-    chosen, section, sub = [], None, None
-    for c in nb.cells:
-        if c.cell_type == "markdown":
-            m = re.search(r"^## (\d+)\.", c.source, re.M)
-            if m:
-                section, sub = m.group(1), None
-            m = re.search(r"^### (.+)$", c.source, re.M)
-            if m:
-                sub = m.group(1).strip()
-            continue
-        setup = section is None or SETUP_CALLS.search(c.source) or "setup" in c.metadata.get("tags", [])
-        if setup or (section in wanted and wanted[section] in (None, sub)):
-            chosen.append(c)
-    return chosen
+    return [nb.cells[i] for i, section, sub, _, setup in code_cells(nb)
+            if setup or in_plan(section, sub, sections)]
 
 
 def execute_fresh(nb: nbformat.NotebookNode) -> None:
@@ -96,11 +80,6 @@ def test_a_section_that_reads_an_earlier_run_runs_alone(tmp_path):
 def test_every_shown_figure_has_a_projector_png():
     """notebooks/projector.py's PNGs cover every figure-drawing cell of the sections the 50-minute
     plan shows instead of running, and the index names only files that exist."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "notebooks"))
-    from projector import shown_cells
-
     index = json.loads((ROOT / "notebooks" / "projector" / "index.json").read_text())
     for chapter_file in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         chapter = chapter_file.stem
