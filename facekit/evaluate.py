@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from facekit import train
 from facekit.data import Dataset
 from facekit.data.utkface import UTKFACE_GENDERS, UTKFACE_RACES, age_group
 
@@ -18,7 +19,7 @@ __all__ = ["confusion_matrix", "per_class_accuracy", "group_accuracy", "most_wro
 
 def predict(model: keras.Model, ds: Dataset, batch_size: int = 64) -> np.ndarray:
     """Class probabilities (N, C) for every image of ``ds`` (inference mode)."""
-    return np.asarray(model.predict(ds.images, batch_size=batch_size, verbose=0), dtype=np.float64)
+    return np.asarray(train.predict(model, ds.images, batch_size), dtype=np.float64)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from facekit.data import Dataset
 from facekit.models import compile_like_question
-from facekit.train import History, fit, stuck_at_chance
+from facekit.train import History, fit, make_tf_dataset, predict, stuck_at_chance
 
 
 def tiny_data(n=40, size=8, classes=4, seed=0):
@@ -109,3 +109,15 @@ def test_reuse_returns_the_same_run_only_for_the_same_start():
     assert fit(tiny_model(seed=3), ds, ds, epochs=2, batch_size=8, seed=0, callbacks=[other],
                reuse=True) is not h
     assert other.steps   # it trained, so it recorded
+
+
+def test_datasets_turn_tf_data_autotuning_off_and_predict_matches_keras():
+    # autotuning's thread made each epoch's iterator wait for its next wake-up (10 ms doubling):
+    # a 24 s epoch ended at 40.96 s. facekit's datasets must keep it off.
+    ds = tiny_data(n=40)
+    data = make_tf_dataset(ds.images, ds.labels, 16, shuffle=True)
+    assert data.options().autotune.enabled is False
+    assert [len(b[0]) for b in data] == [16, 16, 8]
+    model = tiny_model()
+    assert np.array_equal(predict(model, ds.images, 16), model.predict(ds.images, batch_size=16, verbose=0))
+    assert predict(model, ds.images[:0]).shape == (0, 4)

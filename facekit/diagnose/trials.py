@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from facekit.diagnose.probes import act_name, ensure_built, sample
-from facekit.train import DataLike
+from facekit.train import DataLike, predict
 
 __all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate"]
 
@@ -190,7 +190,7 @@ def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None
         for idx in order:
             copy.reset_metrics()
             trial.losses.append(float(np.ravel(copy.train_on_batch(x[idx], y[idx]))[0]))
-        probs = np.asarray(copy.predict(x, batch_size=64, verbose=0))
+        probs = predict(copy, x, batch_size=64)
         trial.accuracy = float(np.mean(probs.argmax(-1) == y))
         trials.append(trial)
     return trials
