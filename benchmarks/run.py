@@ -150,8 +150,9 @@ def training(n_images: int, cache_dir: str) -> dict:
     del x64
     m = answer_model((200, 200, 3), 8, seed=0)
     fit(m, (x8[:32], y[:32]), epochs=1, seed=0)  # warm-up
-    h = fit(m, (x8, y), epochs=1, seed=0)
-    res["facekit_samples_s"] = n_images / h.epochs[0]["seconds"]
+    t = time.perf_counter()  # wall time of the call, as for the question's fit
+    fit(m, (x8, y), epochs=1, seed=0)
+    res["facekit_samples_s"] = n_images / (time.perf_counter() - t)
     res["train_flop_per_sample"] = 3 * answer_flops()
     res["matmul_flops"] = matmul_peak()
     res["utilisation"] = res["facekit_samples_s"] * res["train_flop_per_sample"] / res["matmul_flops"]
