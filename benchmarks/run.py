@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(HERE / "RESULTS.md"))
     p.add_argument("--notebooks", nargs="*", default=["ci"], metavar="PROFILE",
                    help="time the chapters on these profiles (default: ci; `--notebooks` alone: none; "
-                        "classroom takes ~13 min)")
+                        "classroom takes ~25 min)")
     p.add_argument("--fused", nargs="*", metavar="BATCH:XLA:SPE",
                    default=[*(f"{b}:{j}:{e}" for b in (16, 64) for j in (0, 1) for e in (1, 8)), "16:1:1:1"],
                    help="training configurations for benchmarks.step; a 4th field 1 turns op determinism on "
