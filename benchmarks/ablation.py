@@ -7,8 +7,13 @@ Every variant (`facekit.models.VARIANTS`) is the question's network with one cha
 seed's initial weights and trained on the profile's data exactly as chapter 03's `ablate` does
 (`facekit.ablation.train_variant`: batch 16, Adam 1e-3 unless the change is the learning rate), for
 up to ``--epochs`` epochs, stopped once the outcome is certain (`facekit.ablation.StopWhenCertain`).
-Three outcomes (`facekit.ablation.outcome`): **learns** - training accuracy >= 0.5 within the epochs;
-**stuck** - the loss sits at ln C (`facekit.train.History.stuck`); **drifting** - neither.
+Four outcomes (`facekit.ablation.classify`), judged as the student saw the run - on the held-out
+images, in inference mode (Keras' ``val_accuracy``): **learns** - validation accuracy >= 0.5 (4x
+chance) within the epochs; **stuck** - the training loss sits at ln C (`facekit.train.History.stuck`);
+**guessing** - the training loss left ln C but validation accuracy is still no better than chance
+(`facekit.train.guessing`); **drifting** - better than chance, below 0.5. A BatchNorm run also records
+(`facekit.diagnose.BatchNormWatch`, read without changing the run) its validation accuracy after
+`recalibrate_batchnorm` and with the moving statistics momentum 0.9 would have kept: two more rows.
 
 The runs of ``question``, ``lr_1e-4`` and ``he_init`` are the mechanism study's runs
 (`benchmarks/mechanism.py`: the same builder, seed, data, batches and callbacks' stopping rule, with
@@ -22,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,7 +34,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parents[1] / "facekit" / "results"  # shipped with the package
 OUT = RESULTS / "ablation.jsonl"
-ORDER = ["question", "lr_1e-4", "he_init", "batch_norm", "fewer_layers", "growing_filters",
+ORDER = ["question", "lr_1e-4", "he_init", "batch_norm", "bn_no_dropout", "fewer_layers", "growing_filters",
          "first_5x5", "padding_same"]
 # mechanism-study configurations that are ablation variants: (optimizer, init, lr) -> variant
 _FROM_MECHANISM = {("adam", "glorot_uniform", 1e-3): "question", ("adam", "glorot_uniform", 1e-4): "lr_1e-4",
@@ -39,6 +43,7 @@ _FROM_MECHANISM = {("adam", "glorot_uniform", 1e-3): "question", ("adam", "gloro
 
 def from_mechanism(profile: str, epochs: int, path: Path = RESULTS / "mechanism.jsonl") -> dict[tuple, dict]:
     """The mechanism study's runs that are ablation runs, as ablation rows keyed by (variant, seed)."""
+    from facekit.ablation import classify
     from facekit.models import VARIANTS
 
     out: dict[tuple, dict] = {}
@@ -51,10 +56,12 @@ def from_mechanism(profile: str, epochs: int, path: Path = RESULTS / "mechanism.
         variant = _FROM_MECHANISM.get((r["optimizer"], r["init"], r["lr"]))
         if variant is None:
             continue
+        what, learned_at = classify(r["outcome"] == "stuck", r["val_accuracy"], 8, r.get("n_val", 40))
         out[(variant, r["seed"])] = {
             "profile": profile, "variant": variant, "change": VARIANTS[variant][0], "seed": r["seed"],
-            "max_epochs": epochs, "from": "mechanism", "outcome": r["outcome"],
-            "epochs_to_learn": r["epochs_to_learn"], "epochs_run": r["epochs_run"],
+            "max_epochs": epochs, "from": "mechanism", "outcome": what,
+            "epochs_to_learn": learned_at, "epochs_run": r["epochs_run"],
+            "val_accuracy": r["val_accuracy"],
             "final_loss": r["losses"][-1], "final_acc": r["accuracy"][-1],
             "val_acc": r["val_accuracy"][-1], "stuck": r["outcome"] == "stuck",
             "s_per_epoch": None, "losses": r["losses"], "accuracy": r["accuracy"]}
@@ -65,31 +72,37 @@ def run_one(profile: Any, train: Any, val: Any, variant: str, seed: int, epochs:
     from facekit.ablation import run_record, train_variant
 
     t = time.perf_counter()
-    _, hist = train_variant(variant, profile, train, val, seed, epochs)
+    _, hist, watch = train_variant(variant, profile, train, val, seed, epochs)
     return {"profile": profile.name, "max_epochs": epochs,
-            **run_record(variant, seed, hist, time.perf_counter() - t)}
+            **run_record(variant, seed, hist, time.perf_counter() - t, watch)}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """Per variant: outcomes over seeds, epochs to learn, the median loss curve's end."""
-    from facekit.models import VARIANTS
+    """Per variant (and per BatchNorm reading): outcomes over seeds, epochs to learn, medians."""
+    from facekit.ablation import OUTCOMES, READINGS, summarise
 
-    out = ["| profile | variant | change | seeds | learns | stuck | drifting | epochs to learn (median) "
-           "| final loss (median) | val acc (median) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| profile | variant | change | seeds | learns | drifting | guessing | stuck | epochs to learn "
+           "(median) | final training loss (median) | val acc, inference mode (median) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["profile"], r["max_epochs"], r["variant"]), []).append(r)
     for (prof, ep, variant), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][0], kv[0][1], ORDER.index(kv[0][2]) if kv[0][2] in ORDER else 99)):
-        n = {k: sum(r["outcome"] == k for r in rs) for k in ("learns", "stuck", "drifting")}
-        learned = [r["epochs_to_learn"] for r in rs if r["epochs_to_learn"]]
-        out.append(f"| {prof} ({ep} epochs) | {variant} | {VARIANTS[variant][0]} | {len(rs)} | {n['learns']} "
-                   f"| {n['stuck']} | {n['drifting']} | {statistics.median(learned) if learned else '-'} "
-                   f"| {statistics.median(r['final_loss'] for r in rs):.3f} "
-                   f"| {statistics.median(r['val_acc'] for r in rs):.3f} |")
-    out.append(f"\nln 8 = {math.log(8):.4f}. learns: training accuracy >= 0.5 within the epochs; stuck: the "
-               "loss sits at ln 8; drifting: neither. A run stops early once its outcome is certain, so "
-               "the final loss is the loss at its last epoch.")
+        for way in (None, *[w for w in READINGS if all(f"outcome_{w}" in r for r in rs)]):
+            row = summarise(variant, rs, way)
+            e = row["epochs_to_learn"]
+            out.append(f"| {prof} ({ep} epochs) | {row['variant']} | {row['change']} | {len(rs)} | "
+                       + " | ".join(str(row[k]) for k in OUTCOMES)
+                       + f" | {'-' if e is None else f'{e:g}'} | {row['final_loss']:.3f} "
+                       f"| {row['val_acc']:.3f} |")
+    out.append(f"\nln 8 = {math.log(8):.4f}. Judged on the held-out images in inference mode: learns: "
+               "validation accuracy >= 0.5 (4x chance) within the epochs; drifting: better than chance, "
+               "below 0.5; guessing: the training loss left ln 8 but validation accuracy is no better than "
+               "chance (below 1/8 + 2 binomial standard errors: 0.23 on 40 images); stuck: the training "
+               "loss sits at ln 8. A run stops once its outcome is certain (validation accuracy >= 0.5, or "
+               "4 epochs at ln 8). Runs recorded before 2026-12-01 (no per-epoch validation accuracy in "
+               "the jsonl) are judged on their last epoch's.")
     return "\n".join(out)
 
 
@@ -104,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--profile", default="classroom")
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--seed-order", type=int, nargs="+",
+                   help="these seeds, in this order (instead of --seeds)")
     p.add_argument("--epochs", type=int, default=8, help="the epoch budget E of 'learns within E epochs'")
     p.add_argument("--variants", nargs="+", default=ORDER)
     p.add_argument("--out", default=str(OUT))
@@ -121,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         done = {(r["profile"], r["max_epochs"], r["variant"], r["seed"]) for r in rows}
         copied = from_mechanism(prof.name, args.epochs)
         train = val = None
-        for seed in range(args.seeds):  # seed outermost: a cut-short sweep covers every variant alike
+        # seed outermost: a cut-short sweep covers every variant alike
+        for seed in args.seed_order or range(args.seeds):
             for variant in args.variants:
                 if (prof.name, args.epochs, variant, seed) in done:
                     continue

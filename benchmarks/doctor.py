@@ -42,6 +42,8 @@ OUT = Path(__file__).resolve().parent / "results" / "doctor.jsonl"
 # the doctor's fixes as one-change variants of the question's network (facekit.models.VARIANTS)
 AS_VARIANT = {"he_init": "he_init", "lower_lr": "lr_1e-4", "batch_norm": "batch_norm",
               "fewer_layers": "fewer_layers"}
+# the ablation reading that is the fix applied as the doctor words it (BatchNorm: recalibrated)
+READING = {"batch_norm": "recalibrated"}
 RULE_PREFIX = {"He initialisation": "he_init", "BatchNormalization": "batch_norm",
                "fewer layers": "fewer_layers", "lower the learning rate": "lower_lr",
                "a lower learning rate": "lower_lr"}
@@ -99,8 +101,31 @@ def ablation_run(prof: Any, train: Any, val: Any, variant: str, seed: int, epoch
 
 def _stuck_seeds(prof: Any) -> list[tuple[int, int]]:
     """(seed, epochs) of every question run the ablation recorded as stuck, by seed."""
+    from facekit.ablation import run_outcome
+
     return sorted((s, r["max_epochs"]) for (v, s), r in _ablation_runs(prof).items()
-                  if v == "question" and r["outcome"] == "stuck")
+                  if v == "question" and run_outcome(r)[0] == "stuck")
+
+
+def judged(run: dict[str, Any] | None, fix: str | None) -> tuple[str | None, int | None]:
+    """The outcome of the ablation's run of ``fix``, applied as the doctor words it (BatchNorm
+    recalibrated), judged on held-out images in inference mode."""
+    from facekit.ablation import run_outcome
+
+    return run_outcome(run, READING.get(fix or "")) if run else (None, None)
+
+
+def rejudge(rows: list[dict[str, Any]], prof: Any) -> list[dict[str, Any]]:
+    """The stored rules/trials rows with their fix's outcome judged again from ``ablation.jsonl``
+    (the same fix choices; nothing trained)."""
+    runs = _ablation_runs(prof)
+    for r in rows:
+        if r["kind"] in ("rules_on_ablation", "trials_on_ablation") and r["profile"] == prof.name:
+            key = "rule_fix" if r["kind"] == "rules_on_ablation" else "top_fix"
+            fix = r[key]
+            run = runs.get((AS_VARIANT[fix], r["seed"])) if fix else None
+            r[key + "_outcome"], r[key + "_epochs_to_learn"] = judged(run, fix)
+    return rows
 
 
 def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int]) -> list[dict[str, Any]]:
@@ -121,12 +146,12 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int]) -
         seconds = round(time.perf_counter() - t, 1)  # the doctor alone, not a fix trained below
         fix = report.top_fix if trials else rule_fix(report.rules)
         run = ablation_run(prof, train, val, AS_VARIANT[fix], seed, epochs) if fix else None
+        what, learned_at = judged(run, fix)
         row = {"kind": kind, "profile": prof.name, "seed": seed, "rule_fix": rule_fix(report.rules),
                "failed_checks": [c.name for c in report.checks if not c.ok],
                "doctor_s": seconds,
-               "rule_fix_outcome" if not trials else "top_fix_outcome": run["outcome"] if run else None,
-               "rule_fix_epochs_to_learn" if not trials else "top_fix_epochs_to_learn":
-                   run["epochs_to_learn"] if run else None,
+               "rule_fix_outcome" if not trials else "top_fix_outcome": what,
+               "rule_fix_epochs_to_learn" if not trials else "top_fix_epochs_to_learn": learned_at,
                "max_epochs": epochs}
         if trials:
             row.update(top_fix=fix, trials=_trials(report))
@@ -215,11 +240,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         out.append(f"The {name} on the ablation ({ra[0]['profile']} profile, {ra[0]['max_epochs']} epochs): "
                    f"{len(ra)} stuck seeds of the question's network "
                    f"({', '.join(str(r['seed']) for r in ra)}){took}.\n")
-        out.append("| ranking | fix chosen (seeds) | learns after the fix | stuck | drifting | "
+        out.append("| ranking | fix chosen (seeds) | learns after the fix | drifting | guessing | stuck | "
                    "epochs to learn (median) |")
-        out.append("|---|---|---|---|---|---|")
-        out.append(f"| {name} | {fixes} | {res.count('learns')}/{len(ra)} | {res.count('stuck')} | "
-                   f"{res.count('drifting')} | {statistics.median(eps) if eps else '-'} |\n")
+        out.append("|---|---|---|---|---|---|---|")
+        out.append(f"| {name} | {fixes} | {res.count('learns')}/{len(ra)} | {res.count('drifting')} | "
+                   f"{res.count('guessing')} | {res.count('stuck')} | "
+                   f"{statistics.median(eps) if eps else '-'} |\n")
     q = [r for r in rows if r["kind"] == "question"]
     if q:
         stuck = [r for r in q if r["stuck"]]
@@ -267,13 +293,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials-on-ablation", action="store_true",
                    help="the same with doctor(trials=True)'s top-ranked fix (minutes a seed)")
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
+    p.add_argument("--rejudge", action="store_true",
+                   help="judge the stored rules/trials rows' fixes again from ablation.jsonl (no training)")
     args = p.parse_args(argv)
     if not args.table:
         from facekit.train import set_seed
 
         set_seed(0)  # deterministic TF ops from the first doctor call on (fit() turns them on too)
     rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()] if OUT.exists() else []
-    if not args.table:
+    if args.rejudge:
+        from facekit.profiles import get_profile
+
+        rows = rejudge(rows, get_profile(args.profile))
+        OUT.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    elif not args.table:
         if args.planted:
             new = planted_runs(args.seeds, args.epochs)
         elif args.rules_on_ablation or args.trials_on_ablation:

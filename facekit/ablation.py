@@ -21,33 +21,53 @@ import keras
 import numpy as np
 
 from facekit.data import Dataset
+from facekit.diagnose.batchnorm import BatchNormWatch, batchnorm_layers
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
-from facekit.train import History, fit, label_callbacks, sits_at_chance
+from facekit.train import History, fit, guessing, label_callbacks, sits_at_chance
 
-__all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "train_variant", "StopWhenCertain",
-           "LEARNS_AT"]
+__all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "classify", "train_variant",
+           "StopWhenCertain", "LEARNS_AT", "OUTCOMES", "READINGS", "run_outcome"]
 
-LEARNS_AT = 0.5  # training accuracy that counts as "learns" (8 classes: 4x chance)
+LEARNS_AT = 0.5  # inference-mode accuracy on held-out images that counts as "learns" (8 classes: 4x chance)
+OUTCOMES = ("learns", "drifting", "guessing", "stuck")
 
 
-def outcome(history: History, learns_at: float = LEARNS_AT) -> tuple[str, int | None]:
-    """What a run did: ``("learns", epoch)`` when its training accuracy reached ``learns_at`` (the
-    first such epoch), ``("stuck", None)`` when it sits at ln C (`History.stuck`), else
-    ``("drifting", None)``: below ln C or above it, but not learning."""
-    hit = np.flatnonzero(history["accuracy"] >= learns_at)
+def classify(stuck: bool, val_accuracy: Sequence[float], n_classes: int, n_val: int,
+             learns_at: float = LEARNS_AT) -> tuple[str, int | None]:
+    """The outcome of a run, judged as the student saw it, on held-out images in inference mode:
+    ``("learns", epoch)`` when validation accuracy reached ``learns_at`` (the first such epoch);
+    ``("stuck", None)`` when the training loss sits at ln C; ``("guessing", None)`` when the training
+    loss left ln C but the last validation accuracy is still no better than chance
+    (`facekit.train.guessing`); else ``("drifting", None)``: better than chance, below the bar."""
+    acc = np.asarray(val_accuracy, dtype=float)
+    hit = np.flatnonzero(acc >= learns_at)
     if hit.size:
         return "learns", int(hit[0]) + 1
-    return ("stuck" if history.stuck else "drifting"), None
+    if stuck:
+        return "stuck", None
+    if acc.size and guessing(float(acc[-1]), n_classes, n_val):
+        return "guessing", None
+    return "drifting", None
+
+
+def outcome(history: History, learns_at: float = LEARNS_AT, key: str = "val_accuracy",
+            readings: Sequence[dict[str, float]] | None = None) -> tuple[str, int | None]:
+    """`classify` for a `History`: its validation accuracy per epoch (``key``; from ``readings``, one
+    dict per epoch such as `facekit.diagnose.BatchNormWatch.epochs`, when given)."""
+    acc = [r[key] for r in readings] if readings is not None else history[key].tolist()
+    return classify(history.stuck, acc, history.n_classes, history.n_val, learns_at)
 
 
 class StopWhenCertain(keras.callbacks.Callback):
-    """Stop a run once its outcome is certain: training accuracy reached ``learns_at``, or the loss
-    has sat at ln C for ``patience`` epochs (`facekit.train.sits_at_chance`) without going below it.
-    A network whose output ignores the image cannot score below the label entropy (ln C on balanced
-    data), so a loss under ln C - 0.001 means it is learning, however slowly: it trains on.
-    Epochs before ``first`` (0-based) are not judged: a run whose learning rate is switched is
-    judged on the epochs after the switch."""
+    """Stop a run once its outcome is certain: validation accuracy (inference mode, held-out
+    images) reached ``learns_at``, or the training loss has sat at ln C for ``patience`` epochs
+    (`facekit.train.sits_at_chance`) without going below it. Never on training accuracy: that is a
+    training-mode number (BatchNorm on batch statistics, Dropout on). A network whose output ignores
+    the image cannot score below the label entropy (ln C on balanced data), so a loss under
+    ln C - 0.001 means it is learning, however slowly: it trains on. Epochs before ``first``
+    (0-based) are not judged: a run whose learning rate is switched is judged on the epochs after
+    the switch."""
 
     def __init__(self, patience: int = 4, learns_at: float = LEARNS_AT, first: int = 0):
         super().__init__()
@@ -64,7 +84,7 @@ class StopWhenCertain(keras.callbacks.Callback):
         self.losses.append(float(logs.get("loss", float("nan"))))
         c = int(self.model.output_shape[-1])
         window = self.losses[-self.patience:]
-        if float(logs.get("accuracy", 0.0)) >= self.learns_at or (
+        if float(logs.get("val_accuracy", 0.0)) >= self.learns_at or (
                 len(window) == self.patience and sits_at_chance(window, c, self.patience)
                 and min(window) >= math.log(c) - 0.001):
             self.model.stop_training = True
@@ -72,40 +92,78 @@ class StopWhenCertain(keras.callbacks.Callback):
 
 def train_variant(name: str, profile: Profile, train: Dataset, val: Dataset, seed: int, epochs: int,
                   stop_early: bool = True, callbacks: list[keras.callbacks.Callback] | None = None
-                  ) -> tuple[keras.Model, History]:
+                  ) -> tuple[keras.Model, History, BatchNormWatch | None]:
     """The question's network with the one change ``name`` (`facekit.models.VARIANTS`), trained on
-    ``train`` for up to ``epochs`` epochs (stopped once its outcome is certain with ``stop_early``)."""
+    ``train`` for up to ``epochs`` epochs (stopped once its outcome is certain with ``stop_early``).
+    A network with BatchNormalization also gets a `BatchNormWatch` (returned third, else None): its
+    held-out accuracy with recalibrated statistics and at momentum 0.9, read without changing the run."""
     model = question_variant(name, profile.input_shape, train.n_classes, profile.filters, seed=seed)
-    cbs = [*(callbacks or []), *([StopWhenCertain()] if stop_early else [])]
-    return model, fit(model, train, val, epochs=epochs, batch_size=profile.batch_size, seed=seed,
-                      label=name, callbacks=cbs)
+    watch = BatchNormWatch(train.images, val) if batchnorm_layers(model) and len(val.labels) else None
+    cbs = [*(callbacks or []), *([watch] if watch else []), *([StopWhenCertain()] if stop_early else [])]
+    history = fit(model, train, val, epochs=epochs, batch_size=profile.batch_size, seed=seed,
+                  label=name, callbacks=cbs)
+    return model, history, watch
 
 
-def run_record(variant: str, seed: int, history: History, seconds: float) -> dict[str, Any]:
-    """One run's numbers, as ``benchmarks/results/*.jsonl`` stores them."""
+# readings of a BatchNorm run besides Keras' own val_accuracy (`BatchNormWatch`): name -> what it is
+READINGS = {"recalibrated": "moving statistics re-estimated on the training images (recalibrate_batchnorm)",
+            "momentum_0.9": "moving statistics at momentum 0.9 instead of Keras' 0.99"}
+
+
+def run_record(variant: str, seed: int, history: History, seconds: float,
+               watch: BatchNormWatch | None = None) -> dict[str, Any]:
+    """One run's numbers, as ``facekit/results/ablation.jsonl`` stores them: per epoch the training
+    loss and Keras' training-mode accuracy, the held-out accuracy in inference mode and how many
+    classes it predicts; for a BatchNorm run the `BatchNormWatch` readings and their outcomes."""
     what, learned_at = outcome(history)
-    return {"variant": variant, "seed": seed, "final_loss": history.final("loss"),
-            "final_acc": history.final("accuracy"), "val_acc": history.final("val_accuracy"),
-            "stuck": history.stuck, "outcome": what, "epochs_to_learn": learned_at,
-            "epochs_run": len(history.epochs), "s_per_epoch": seconds / max(len(history.epochs), 1),
-            "losses": [round(float(v), 5) for v in history["loss"]],
-            "accuracy": [round(float(v), 4) for v in history["accuracy"]]}
+    rec: dict[str, Any] = {
+        "variant": variant, "seed": seed, "final_loss": history.final("loss"),
+        "final_acc": history.final("accuracy"), "val_acc": history.final("val_accuracy"),
+        "n_val": history.n_val, "n_classes": history.n_classes,
+        "stuck": history.stuck, "outcome": what, "epochs_to_learn": learned_at,
+        "epochs_run": len(history.epochs), "s_per_epoch": seconds / max(len(history.epochs), 1),
+        "losses": [round(float(v), 5) for v in history["loss"]],
+        "accuracy": [round(float(v), 4) for v in history["accuracy"]],
+        "val_accuracy": [round(float(v), 4) for v in history["val_accuracy"]],
+        "val_classes": [int(v) for v in history["val_classes"]]}
+    if watch is not None:
+        for way in ("batch", "recalibrated", *[f"momentum_{m:g}" for m in watch.momenta]):
+            acc = [round(e[f"val_accuracy_{way}"], 4) for e in watch.epochs]
+            rec[f"val_accuracy_{way}"] = acc
+            rec[f"val_classes_{way}"] = [int(e[f"val_classes_{way}"]) for e in watch.epochs]
+            if way in READINGS:
+                rec[f"outcome_{way}"], rec[f"epochs_to_learn_{way}"] = classify(
+                    history.stuck, acc, history.n_classes, history.n_val)
+        key = "val_accuracy_recalibrated_dropout_on"
+        rec[key] = round(watch.final[key], 4)
+    return rec
 
 
-def summarise(variant: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The table row of one variant: runs, how many learn / sit at ln C / drift (`outcome`; runs
-    recorded before outcomes existed count as learning when their final accuracy is >= LEARNS_AT),
-    median epochs to learn, medians of final loss, val accuracy and seconds per epoch."""
-    outcomes = [r.get("outcome") or ("stuck" if r["stuck"] else
-                                     "learns" if r.get("final_acc", 0) >= LEARNS_AT else "drifting")
-                for r in runs]
-    learned = [r["epochs_to_learn"] for r in runs if r.get("epochs_to_learn")]
-    return {"variant": variant, "change": VARIANTS[variant][0], "runs": len(runs),
-            "learns": outcomes.count("learns"), "stuck": outcomes.count("stuck"),
-            "drifting": outcomes.count("drifting"),
+def run_outcome(r: dict[str, Any], reading: str | None = None) -> tuple[str, int | None]:
+    """A stored run's outcome (of a `READINGS` entry with ``reading``). Runs recorded before
+    2026-12-01 hold only the last epoch's validation accuracy: they are judged on it."""
+    if reading is not None:
+        return r[f"outcome_{reading}"], r[f"epochs_to_learn_{reading}"]
+    if "val_accuracy" in r:
+        return r["outcome"], r["epochs_to_learn"]
+    return classify(r["stuck"], [r["val_acc"]], r.get("n_classes", 8), r.get("n_val", 40))[0], None
+
+
+def summarise(variant: str, runs: list[dict[str, Any]], reading: str | None = None) -> dict[str, Any]:
+    """The table row of one variant (or of one `READINGS` entry of its runs): runs, how many learn /
+    drift / guess / sit at ln C (`classify`), median epochs to learn, medians of final training
+    loss, held-out accuracy (inference mode) and seconds per epoch."""
+    judged = [run_outcome(r, reading) for r in runs]
+    outcomes = [o for o, _ in judged]
+    learned = [e for o, e in judged if o == "learns" and e]
+    key = f"val_accuracy_{reading}" if reading else "val_accuracy"
+    val = [r[key][-1] if key in r else r["val_acc"] for r in runs]
+    change = VARIANTS[variant][0] if reading is None else f"{VARIANTS[variant][0]}; {READINGS[reading]}"
+    return {"variant": variant if reading is None else f"{variant} [{reading}]", "change": change,
+            "runs": len(runs), **{k: outcomes.count(k) for k in OUTCOMES},
             "epochs_to_learn": float(statistics.median(learned)) if learned else None,
             "final_loss": float(statistics.median(r["final_loss"] for r in runs)),
-            "val_acc": float(statistics.median(r["val_acc"] for r in runs)),
+            "val_acc": float(statistics.median(val)),
             "s_per_epoch": _median_or_nan([r.get("s_per_epoch") for r in runs])}
 
 
@@ -125,18 +183,28 @@ class Ablation:
     runs: dict[str, list[dict]] = field(default_factory=dict)  # per variant: each run's record
 
     def curves(self, variant: str) -> list[tuple[list[float], str]]:
-        """Each run's training loss per epoch and its outcome (learns / stuck / drifting)."""
-        return [(list(r["losses"]), r.get("outcome") or ("stuck" if r["stuck"] else "drifting"))
-                for r in self.runs.get(variant, []) if r.get("losses")]
+        """Each run's training loss per epoch and its outcome (`OUTCOMES`)."""
+        return [(list(r["losses"]), run_outcome(r)[0]) for r in self.runs.get(variant, []) if r.get("losses")]
+
+    def val_curves(self, variant: str, reading: str | None = None) -> list[list[float]]:
+        """Each run's held-out accuracy per epoch (inference mode; a `READINGS` entry with
+        ``reading``); a run recorded with only its last epoch's gives one point."""
+        key = f"val_accuracy_{reading}" if reading else "val_accuracy"
+        return [list(r[key]) if key in r else [r["val_acc"]] for r in self.runs.get(variant, [])]
 
     @classmethod
     def from_jsonl(cls, path: str | os.PathLike) -> Ablation:
         """The table from runs written by ``python -m benchmarks.ablation`` (one JSON object a
         run), keeping each run's record for `curves`."""
         runs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-        names = dict.fromkeys(r["variant"] for r in runs)
+        names = sorted(dict.fromkeys(r["variant"] for r in runs),
+                       key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else len(VARIANTS))
         by = {n: [r for r in runs if r["variant"] == n] for n in names}
-        return cls([summarise(n, rs) for n, rs in by.items()], runs=by)
+        rows = []
+        for n, rs in by.items():
+            rows.append(summarise(n, rs))
+            rows += [summarise(n, rs, way) for way in READINGS if all(f"outcome_{way}" in r for r in rs)]
+        return cls(rows, runs=by)
 
     def table(self) -> str:
         out = ["| variant | change | stuck | final loss | val acc | s/epoch |", "|---|---|---|---|---|---|"]
@@ -147,17 +215,18 @@ class Ablation:
         return "\n".join(out)
 
     def outcome_table(self) -> str:
-        """The three-outcome table: how many runs learn, sit at ln C, or drift."""
-        out = ["| variant | change | learns | stuck | drifting | epochs to learn | final loss | val acc "
-               "| s/epoch |", "|---|---|---|---|---|---|---|---|---|"]
+        """The four-outcome table: how many runs learn, drift, guess or sit at ln C, judged on
+        held-out images in inference mode."""
+        out = ["| variant | change | learns | drifting | guessing | stuck | epochs to learn | final loss "
+               "| val acc | s/epoch |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in self.rows:
             n, e = r["runs"], r["epochs_to_learn"]
             learned = "-" if e is None else f"{e:g}"
             secs = "-" if math.isnan(r["s_per_epoch"]) else f"{r['s_per_epoch']:.1f}"
-            out.append(f"| {r['variant']} | {r['change']} | {r['learns']}/{n} | {r['stuck']}/{n} | "
-                       f"{r['drifting']}/{n} | {learned} | {r['final_loss']:.3f} | "
+            out.append(f"| {r['variant']} | {r['change']} | {r['learns']}/{n} | {r['drifting']}/{n} | "
+                       f"{r['guessing']}/{n} | {r['stuck']}/{n} | {learned} | {r['final_loss']:.3f} | "
                        f"{r['val_acc']:.2f} | {secs} |")
-        out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | | | | |"
+        out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | | | | | |"
                 for name, why in self.skipped]
         return "\n".join(out)
 
@@ -193,16 +262,19 @@ def ablate(variants: list[str] | None = None, profile: str | Profile | None = No
         for s in seeds:
             t = time.perf_counter()
             label_callbacks(callbacks, f"{name} seed {s}")
-            _, h = train_variant(name, prof, train, val, s, epochs, stop_early=stop_early,
-                                 callbacks=list(callbacks))
-            runs.append(run_record(name, s, h, time.perf_counter() - t))
+            _, h, watch = train_variant(name, prof, train, val, s, epochs, stop_early=stop_early,
+                                        callbacks=list(callbacks))
+            runs.append(run_record(name, s, h, time.perf_counter() - t, watch))
             hs.append(h)
         row = summarise(name, runs)
         result.rows.append(row)
+        result.rows += [summarise(name, runs, way) for way in READINGS
+                        if all(f"outcome_{way}" in r for r in runs)]
         result.histories[name] = hs
         result.runs[name] = runs
         if verbose:
-            print(f"{name:16s} learns {row['learns']}/{row['runs']}, stuck {row['stuck']}, drifting "
-                  f"{row['drifting']}  loss {row['final_loss']:.3f}  val acc {row['val_acc']:.2f}  "
+            print(f"{name:16s} learns {row['learns']}/{row['runs']}, drifting {row['drifting']}, guessing "
+                  f"{row['guessing']}, stuck {row['stuck']}  loss {row['final_loss']:.3f}  val acc "
+                  f"{row['val_acc']:.2f}  "
                   f"{row['s_per_epoch']:.1f} s/epoch", flush=True)
     return result

@@ -65,8 +65,8 @@ def question_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes:
                    kernel_initializer: str = "glorot_uniform", batch_norm: bool = False,
                    blocks: tuple[int, ...] = _QUESTION_BLOCKS, padding: str = "valid",
                    first_layer: tuple[int, int] | None = None, use_bias: bool = True,
-                   learning_rate: float = 1e-3, optimizer: str = "adam",
-                   seed: int | None = None) -> keras.Model:
+                   learning_rate: float = 1e-3, optimizer: str = "adam", dropout: float = 0.4,
+                   bn_momentum: float = 0.99, seed: int | None = None) -> keras.Model:
     """The question's network, layer for layer: 2,397,704 parameters at the defaults.
 
     Rescaling(1/255) -> Conv2D(F, 2x2, relu) -> MaxPool -> 3x Conv2D -> MaxPool -> 2x Conv2D ->
@@ -76,8 +76,10 @@ def question_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes:
     The keyword arguments are the one-change variants: ``filters`` (one width, or one per block),
     ``kernel_initializer`` ('he_normal'), ``batch_norm`` (Conv -> BN -> ReLU), ``blocks`` (convs per
     block, e.g. (1, 1, 1, 1, 1)), ``padding`` ('same'), ``first_layer`` ((filters, kernel), e.g. the
-    answer's (16, 5)), ``use_bias``, ``learning_rate``, ``optimizer`` ('adam', 'sgd' or 'momentum').
-    ``seed`` makes the initial weights reproducible.
+    answer's (16, 5)), ``use_bias``, ``learning_rate``, ``optimizer`` ('adam', 'sgd' or 'momentum'),
+    ``dropout`` (the rate of the three Dropout layers; 0 leaves them out), ``bn_momentum`` (the
+    BatchNorm layers' moving-average momentum, Keras' 0.99 by default). ``seed`` makes the initial
+    weights reproducible.
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -107,10 +109,10 @@ def question_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes:
                                  activation=None if batch_norm else "relu", name=f"conv{k}")
             x = conv(x)
             if batch_norm:
-                x = layers.BatchNormalization(name=f"bn{k}")(x)
+                x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{k}")(x)
                 x = layers.ReLU(name=f"relu{k}")(x)
-        if b in _DROPOUT_AFTER:
-            x = layers.Dropout(0.4, name=f"dropout{b + 1}")(x)
+        if b in _DROPOUT_AFTER and dropout:
+            x = layers.Dropout(dropout, name=f"dropout{b + 1}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{b + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="output")(x)
@@ -214,6 +216,8 @@ VARIANTS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
     "he_init": ("He-normal initialisation instead of Glorot-uniform",
                 lambda f: {"kernel_initializer": "he_normal"}),
     "batch_norm": ("BatchNormalization before every ReLU", lambda f: {"batch_norm": True}),
+    "bn_no_dropout": ("BatchNormalization before every ReLU, the three Dropout layers removed",
+                      lambda f: {"batch_norm": True, "dropout": 0.0}),
     "fewer_layers": ("5 convs (one per block) instead of 10", lambda f: {"blocks": (1, 1, 1, 1, 1)}),
     "lr_1e-4": ("Adam learning rate 1e-4 instead of 1e-3", lambda f: {"learning_rate": 1e-4}),
     "padding_same": ("answer claim 3: padding='same' instead of 'valid'",

@@ -326,38 +326,69 @@ def plot_lr_sweep(check: Check, title: str = "learning-rate sweep") -> plt.Figur
     return fig
 
 
-OUTCOME_COLORS = {"learns": "#1a7f37", "drifting": "#d97706", "stuck": "#c0392b"}
+OUTCOME_COLORS = {"learns": "#1a7f37", "drifting": "#d97706", "guessing": "#7b3294", "stuck": "#c0392b"}
+OUTCOME_MARKERS = {"learns": "o", "drifting": "s", "guessing": "^", "stuck": "x"}
 
 
 def plot_ablation(ablation: Ablation, n_classes: int = 8,
-                  title: str = "one change at a time: training loss of every seed") -> plt.Figure:
-    """One panel per variant: each run's training loss per epoch, coloured by its outcome (learns /
-    drifting / stuck, `facekit.ablation.outcome`), against the ln C line where a guess sits."""
-    names = [r["variant"] for r in ablation.rows]
-    cols = min(4, len(names))
-    rows_n = math.ceil(len(names) / cols)
-    fig, axes = subplots(rows_n, cols, figsize=(3.1 * cols, 2.5 * rows_n + 0.8), sharex=True, sharey=True,
-                         squeeze=False)
+                  title: str = "one change at a time: training loss and held-out accuracy of every seed"
+                  ) -> plt.Figure:
+    """Top: one panel per variant, each run's training loss per epoch coloured by its outcome
+    (`facekit.ablation.OUTCOMES`), against the ln C line where a guess sits. Bottom: each run's
+    last held-out accuracy in inference mode (what Keras' ``val_accuracy`` shows), one row per
+    variant and per BatchNorm reading, against chance (1/C) and the "learns" bar."""
+    from facekit.ablation import LEARNS_AT, READINGS, run_outcome
+
+    variants = [r for r in ablation.rows if "[" not in r["variant"]]
+    cols = min(4, len(variants))
+    rows_n = math.ceil(len(variants) / cols)
+    strip_h = 0.32 * len(ablation.rows) + 0.9
+    fig = plt.figure(figsize=(3.1 * cols, 2.5 * rows_n + strip_h + 1.0))
+    grid = fig.add_gridspec(rows_n + 1, cols, height_ratios=[2.5] * rows_n + [strip_h])
     chance = math.log(n_classes)
-    for ax, row in zip(axes.flat, ablation.rows):
+    first = None
+    for k, row in enumerate(variants):
+        ax = fig.add_subplot(grid[k // cols, k % cols], sharex=first, sharey=first)
+        first = first or ax
         for losses, what in ablation.curves(row["variant"]):
             ax.plot(range(1, len(losses) + 1), losses, color=OUTCOME_COLORS.get(what, "grey"),
                     lw=scaled_line(1.3), alpha=0.75)
         ax.axhline(chance, **REF)
-        counts = ", ".join(f"{row[k]} {k}" for k in ("learns", "drifting", "stuck") if row.get(k))
+        counts = ", ".join(f"{row[o]} {o}" for o in OUTCOME_COLORS if row.get(o))
         ax.set_title(f"{row['variant']}\n{counts}", fontsize=scaled_font(9))
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(names):]:
-        ax.axis("off")
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("training loss (nats)")
-    handles = [plt.Line2D([], [], color=c, lw=2, label=k) for k, c in OUTCOME_COLORS.items()]
-    handles.append(plt.Line2D([], [], **REF, label=f"ln {n_classes} (a guess)"))
-    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=scaled_font(9), frameon=False)
+        if k // cols == rows_n - 1 or k + cols >= len(variants):
+            ax.set_xlabel("epoch")
+        if k % cols == 0:
+            ax.set_ylabel("training loss (nats)")
+    strip = fig.add_subplot(grid[rows_n, :])
+    rng = np.random.default_rng(0)
+    labels = []
+    for y, row in enumerate(ablation.rows):
+        name = row["variant"]
+        variant, _, rest = name.partition(" [")
+        reading = rest.rstrip("]") or None
+        for run in ablation.runs.get(variant, []):
+            key = f"val_accuracy_{reading}" if reading else "val_accuracy"
+            acc = run[key][-1] if key in run else run["val_acc"]
+            what = run_outcome(run, reading if reading in READINGS else None)[0]
+            strip.scatter(acc, y + rng.uniform(-0.18, 0.18), color=OUTCOME_COLORS.get(what, "grey"),
+                          marker=OUTCOME_MARKERS.get(what, "o"), s=scaled_line(1.0) * 22, alpha=0.8)
+        labels.append(name)
+    strip.axvline(1 / n_classes, **REF)
+    strip.axvline(LEARNS_AT, color="#1a7f37", lw=scaled_line(1), ls=":")
+    strip.set_yticks(range(len(labels)), labels, fontsize=scaled_font(8))
+    strip.set_ylim(len(labels) - 0.5, -0.5)
+    strip.set_xlim(0, 1)
+    strip.set_xlabel("held-out accuracy at the last epoch, inference mode (Keras' val_accuracy; 0-1)")
+    strip.grid(alpha=0.3, axis="x")
+    handles = [plt.Line2D([], [], color=c, marker=OUTCOME_MARKERS[k], lw=2, label=k)
+               for k, c in OUTCOME_COLORS.items()]
+    handles += [plt.Line2D([], [], **REF, label=f"ln {n_classes} (loss) / 1/{n_classes} (accuracy): a guess"),
+                plt.Line2D([], [], color="#1a7f37", ls=":", label=f"accuracy {LEARNS_AT:g}: learns")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=scaled_font(9), frameon=False)
     fig.suptitle(title, fontsize=scaled_font(11))
-    fig.tight_layout(rect=(0, 0.4 / (2.5 * rows_n + 0.8), 1, 1))
+    fig.tight_layout(rect=(0, 0.9 / (2.5 * rows_n + strip_h + 1.0), 1, 1))
     return fig
 
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 from facekit.data import Dataset
 
 __all__ = ["set_seed", "fit", "History", "at_chance", "sits_at_chance", "stuck_at_chance", "as_arrays",
-           "make_tf_dataset", "predict", "DataLike", "CHANCE_TOL", "check_data"]
+           "make_tf_dataset", "predict", "DataLike", "CHANCE_TOL", "check_data", "guessing"]
 
 DataLike = Dataset | tuple[np.ndarray, np.ndarray]  # what every facekit function accepts as data
 
@@ -115,8 +115,10 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarr
 
 @dataclass
 class History:
-    """What one training run recorded. ``epochs[i]`` has loss, accuracy, val_loss, val_accuracy
-    (when there was validation data) and seconds; ``batch_loss`` is every batch's own loss."""
+    """What one training run recorded. ``epochs[i]`` has loss and accuracy (Keras' training-mode
+    numbers: BatchNorm on batch statistics, Dropout on), val_loss, val_accuracy (inference mode, on
+    the held-out images) and val_classes (how many distinct classes its validation predictions
+    use) when there was validation data, and seconds; ``batch_loss`` is every batch's own loss."""
 
     n_classes: int
     epochs: list[dict[str, float]] = field(default_factory=list)
@@ -124,6 +126,7 @@ class History:
     batch_accuracy: list[float] = field(default_factory=list)
     label: str = ""
     non_finite: str = ""  # why training stopped on NaN/infinity ("" when it did not)
+    n_val: int = 0  # validation images
 
     def __getitem__(self, key: str) -> np.ndarray:
         """Per-epoch values of ``key`` (e.g. ``h["val_accuracy"]``)."""
@@ -171,6 +174,13 @@ def sits_at_chance(losses: Sequence[float], n_classes: int, epochs: int = 2,
         at_chance(v, n_classes, 2 * tol) for v in last[:-1])
 
 
+def guessing(accuracy: float, n_classes: int, n: int) -> bool:
+    """Is an accuracy on ``n`` held-out images no better than guessing? Below 1/C + 2 binomial
+    standard errors of a guesser (8 classes, 40 images: below 0.230; 560 images: below 0.153)."""
+    p = 1.0 / n_classes
+    return bool(accuracy < p + 2 * math.sqrt(p * (1 - p) / max(n, 1)))
+
+
 def stuck_at_chance(loss: float, accuracy: float | None, n_classes: int, loss_tol: float = CHANCE_TOL,
                     acc_tol: float = 0.05) -> bool:
     """Is a run stuck at chance? Loss at ln C (`at_chance`) and accuracy within ``acc_tol`` of 1/C
@@ -183,9 +193,11 @@ class _BatchRecorder(keras.callbacks.Callback):
     """Resets the metrics before each batch, so the batch logs hold that batch's own loss and
     accuracy; at the end of the epoch writes the true epoch means back into the logs."""
 
-    def __init__(self, history: History, n_train: int, batch_size: int, verbose: int):
+    def __init__(self, history: History, n_train: int, batch_size: int, verbose: int,
+                 x_val: np.ndarray | None = None):
         super().__init__()
         self.h, self.n, self.bs, self.verbose = history, n_train, batch_size, verbose
+        self.x_val = x_val
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.t0, self.step = time.perf_counter(), 0
@@ -218,6 +230,10 @@ class _BatchRecorder(keras.callbacks.Callback):
         for k, total in self.sums.items():
             logs[k] = total / self.n  # true epoch means for every callback after this one
         row = {k: float(v) for k, v in logs.items() if np.isscalar(v) or np.ndim(v) == 0}
+        if self.x_val is not None and len(self.x_val):  # which classes the held-out predictions use
+            out = [keras.ops.convert_to_numpy(self.model(self.x_val[i: i + 64], training=False)).argmax(-1)
+                   for i in range(0, len(self.x_val), 64)]  # eager calls: no traced function to retrace
+            row["val_classes"] = float(len(np.unique(np.concatenate(out))))
         row["seconds"] = time.perf_counter() - self.t0
         if not self.h.non_finite:  # NaN weights can hide behind a finite loss (ReLU(NaN) is 0 here)
             bad = next((w.path for w in self.model.weights
@@ -280,7 +296,8 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     check_data(x, y, n_classes, "training")
     if val is not None:
         check_data(*as_arrays(val), n_classes, "validation", allow_empty=True)
-    history = History(n_classes=n_classes, label=label or model.name)
+    history = History(n_classes=n_classes, label=label or model.name,
+                      n_val=len(as_arrays(val)[1]) if val is not None else 0)
     train_ds = make_tf_dataset(x, y, batch_size, shuffle=shuffle, seed=seed or 0)
     val_ds = None
     if val is not None and len(as_arrays(val)[1]):
@@ -290,7 +307,8 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
         print(f"{history.label}: reused the run made earlier in this session "
               "(same network, initial weights, data and settings)")
         return hit
-    recorder = _BatchRecorder(history, len(x), batch_size, verbose)
+    recorder = _BatchRecorder(history, len(x), batch_size, verbose,
+                              as_arrays(val)[0] if val is not None and val_ds is not None else None)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[recorder, *(callbacks or []), *_EXTRA.get()])

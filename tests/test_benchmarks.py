@@ -60,7 +60,8 @@ def test_ablation_benchmark_copies_the_mechanism_runs_and_counts_three_outcomes(
     copied = ablation.from_mechanism("ci", 3, path)
     assert sorted(copied) == [("he_init", 0), ("lr_1e-4", 0), ("question", 0)]
     table = ablation.table(list(copied.values()))
-    assert "| ci (3 epochs) | lr_1e-4 |" in table and "| 1 | 1 | 0 | 0 | 3 | 1.000 | 0.400 |" in table
+    # judged on held-out accuracy: lr_1e-4 reached 0.4 (< 0.5): drifting, though its old record said learns
+    assert "| ci (3 epochs) | lr_1e-4 |" in table and "| 1 | 0 | 1 | 0 | 0 | - | 1.000 | 0.400 |" in table
     assert table.index("| question |") < table.index("| lr_1e-4 |") < table.index("| he_init |")
 
 

@@ -186,18 +186,42 @@ def test_ablation_from_jsonl_counts_and_takes_medians(tmp_path):
     assert rows["he_init"]["stuck"] == 0 and rows["he_init"]["val_acc"] == 0.5
 
 
-def test_ablation_counts_three_outcomes_and_epochs_to_learn(tmp_path):
+def test_ablation_counts_four_outcomes_and_epochs_to_learn(tmp_path):
     from facekit.ablation import Ablation
 
     runs = [{"variant": "lr_1e-4", "stuck": False, "outcome": o, "epochs_to_learn": e, "final_loss": 1.0,
-             "val_acc": 0.5, "s_per_epoch": 1.0}
-            for o, e in (("learns", 4), ("learns", 6), ("drifting", None), ("stuck", None))]
+             "val_acc": 0.5, "val_accuracy": [0.5], "s_per_epoch": 1.0}
+            for o, e in (("learns", 4), ("learns", 6), ("drifting", None), ("stuck", None),
+                         ("guessing", None))]
+    # a run recorded before per-epoch validation accuracy: judged on its last epoch's
+    runs.append({"variant": "lr_1e-4", "stuck": False, "outcome": "learns", "epochs_to_learn": 3,
+                 "final_loss": 1.0, "val_acc": 0.125, "s_per_epoch": 1.0})
     path = tmp_path / "runs.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
     a = Ablation.from_jsonl(path)
     row = a.rows[0]
-    assert (row["learns"], row["stuck"], row["drifting"], row["epochs_to_learn"]) == (2, 1, 1, 5.0)
-    assert "| lr_1e-4 | Adam learning rate 1e-4 instead of 1e-3 | 2/4 | 1/4 | 1/4 | 5 |" in a.outcome_table()
+    assert (row["learns"], row["drifting"], row["guessing"], row["stuck"], row["epochs_to_learn"]) == \
+        (2, 1, 2, 1, 5.0)
+    row_text = "| lr_1e-4 | Adam learning rate 1e-4 instead of 1e-3 | 2/6 | 1/6 | 2/6 | 1/6 | 5 |"
+    assert row_text in a.outcome_table()
+
+
+def test_ablation_reads_the_batchnorm_runs_recalibrated(tmp_path):
+    from facekit.ablation import Ablation
+
+    run = {"variant": "batch_norm", "stuck": False, "outcome": "guessing", "epochs_to_learn": None,
+           "final_loss": 0.6, "val_acc": 0.125, "val_accuracy": [0.125, 0.125], "s_per_epoch": 1.0,
+           "val_accuracy_recalibrated": [0.4, 0.8], "outcome_recalibrated": "learns",
+           "epochs_to_learn_recalibrated": 2, "val_accuracy_momentum_0.9": [0.1, 0.3],
+           "outcome_momentum_0.9": "drifting", "epochs_to_learn_momentum_0.9": None}
+    path = tmp_path / "runs.jsonl"
+    path.write_text(json.dumps(run) + "\n")
+    rows = {r["variant"]: r for r in Ablation.from_jsonl(path).rows}
+    assert list(rows) == ["batch_norm", "batch_norm [recalibrated]", "batch_norm [momentum_0.9]"]
+    assert rows["batch_norm"]["guessing"] == 1 and rows["batch_norm"]["val_acc"] == 0.125
+    recal = rows["batch_norm [recalibrated]"]
+    assert recal["learns"] == 1 and recal["val_acc"] == 0.8
+    assert rows["batch_norm [momentum_0.9]"]["drifting"] == 1
 
 
 def test_ablation_keeps_each_runs_curve_and_tolerates_runs_without_timings(tmp_path):
@@ -213,11 +237,11 @@ def test_ablation_keeps_each_runs_curve_and_tolerates_runs_without_timings(tmp_p
     path = tmp_path / "runs.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in runs) + "\n")
     a = Ablation.from_jsonl(path)
-    assert a.curves("batch_norm") == [([2.5, 1.2], "learns")] and a.curves("he_init") == []
+    assert a.curves("batch_norm") == [([2.5, 1.2], "drifting")] and a.curves("he_init") == []
     assert "| question |" in a.outcome_table() and "| 2.080 | 0.12 | - |" in a.outcome_table()
     fig = plots.plot_ablation(a)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["question\n1 stuck", "batch_norm\n1 learns"]
+    assert titles == ["question\n1 stuck", "batch_norm\n1 drifting"]
     plt.close(fig)
 
 

@@ -106,17 +106,25 @@ def _tiny_evaluation():
                       reliability(probs, labels))
 
 
-def test_outcome_tells_learning_from_stuck_and_drifting():
+def test_outcome_judges_held_out_accuracy_not_training_accuracy():
     from facekit.ablation import outcome
     from facekit.train import History
 
-    def history(losses, accs):
-        return History(8, [{"loss": v, "accuracy": a} for v, a in zip(losses, accs)])
+    def history(losses, val, train_acc=0.9):
+        epochs = [{"loss": v, "accuracy": train_acc, "val_accuracy": a} for v, a in zip(losses, val)]
+        return History(8, epochs, n_val=40)
 
     assert outcome(history([2.08, 1.9, 1.2], [0.2, 0.4, 0.6])) == ("learns", 3)
-    assert outcome(history([2.0845, 2.0799], [0.12, 0.125])) == ("stuck", None)
-    assert outcome(history([2.09, 2.03, 1.98], [0.15, 0.2, 0.25])) == ("drifting", None)
-    assert outcome(history([2.93, 2.3, 2.1], [0.1, 0.12, 0.13])) == ("drifting", None)  # above ln 8
+    stuck = History(8, [{"loss": v, "accuracy": 0.125, "val_accuracy": 0.125} for v in (2.0845, 2.0799)])
+    assert outcome(stuck) == ("stuck", None)
+    assert outcome(history([2.09, 2.03, 1.98], [0.15, 0.2, 0.3])) == ("drifting", None)
+    # training accuracy 0.9, training loss far below ln 8, validation at chance: the BatchNorm trap
+    assert outcome(history([2.5, 1.5, 1.1], [0.125, 0.125, 0.125])) == ("guessing", None)
+    assert outcome(history([2.5, 1.5, 1.1], [0.1, 0.2, 0.225])) == ("guessing", None)  # < 1/8 + 2 s.e.
+    assert outcome(history([2.93, 2.3, 2.1], [0.1, 0.12, 0.25])) == ("drifting", None)  # above ln 8
+    readings = [{"val_accuracy_recalibrated": a} for a in (0.3, 0.55, 0.7)]
+    assert outcome(history([2.5, 1.5, 1.1], [0.125] * 3), key="val_accuracy_recalibrated",
+                   readings=readings) == ("learns", 2)
 
 
 def test_stop_when_certain_stops_stuck_and_learning_runs_but_not_slow_learners():
@@ -131,11 +139,13 @@ def test_stop_when_certain_stops_stuck_and_learning_runs_but_not_slow_learners()
         stop.set_model(model)
         stop.on_train_begin()
         for e, (loss, acc) in enumerate(epochs):
-            stop.on_epoch_end(e, {"loss": loss, "accuracy": acc})
+            stop.on_epoch_end(e, {"loss": loss, "accuracy": 0.9, "val_accuracy": acc})
             if model.stop_training:
                 return e + 1
         return None
 
     assert run([(2.0845, 0.1), (2.0809, 0.12), (2.0802, 0.12), (2.0799, 0.12), (2.0797, 0.12)]) == 3
     assert run([(2.0, 0.3), (1.5, 0.45), (1.2, 0.55), (1.0, 0.6)]) == 3
+    # training accuracy 0.9 with validation at chance does not stop it
+    assert run([(2.0, 0.125), (1.5, 0.125), (1.2, 0.125), (1.0, 0.125)]) is None
     assert run([(2.083, 0.1), (2.080, 0.12), (2.078, 0.14), (2.077, 0.15), (2.070, 0.2)]) is None

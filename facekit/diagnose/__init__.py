@@ -7,10 +7,21 @@
 Modules: `probes` (layer statistics, logits, samples) <- `checks` (one measurement each) <-
 `doctor` (runs the checks, ranks the fixes; with ``trials=True`` it first tries each fix on a
 fresh copy, `trials`); `callbacks` (`ActivationStats`, `GradientStats`,
-`ChanceAlarm`) read through `probes` too. The one-change-at-a-time experiment is
+`ChanceAlarm`) read through `probes` too; `batchnorm` (training mode vs inference mode:
+`mode_gap`, `recalibrate_batchnorm`, `PreciseBatchNorm`, `BatchNormWatch`, and the doctor's
+"inference mode" and "held-out accuracy" checks). The one-change-at-a-time experiment is
 `facekit.ablation`.
 """
 
+from facekit.diagnose.batchnorm import (
+    BatchNormWatch,
+    ModeGap,
+    PreciseBatchNorm,
+    Recalibration,
+    batchnorm_layers,
+    mode_gap,
+    recalibrate_batchnorm,
+)
 from facekit.diagnose.callbacks import ActivationStats, ChanceAlarm, GradientStats
 from facekit.diagnose.checks import (
     Check,
@@ -30,4 +41,5 @@ from facekit.diagnose.trials import Trial, try_fixes
 __all__ = ["Check", "LayerStats", "Report", "loss_at_init", "output_sensitivity", "input_baseline",
            "activation_report", "gradient_report", "overfit_one_batch", "lr_sweep", "doctor",
            "activation_layers", "layer_stats", "signal_gains", "ActivationStats", "GradientStats",
-           "ChanceAlarm", "Trial", "try_fixes"]
+           "ChanceAlarm", "Trial", "try_fixes", "recalibrate_batchnorm", "PreciseBatchNorm", "BatchNormWatch",
+           "mode_gap", "ModeGap", "Recalibration", "batchnorm_layers"]

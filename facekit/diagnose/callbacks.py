@@ -134,7 +134,9 @@ class ChanceAlarm(keras.callbacks.Callback):
     """Raise the alarm when the training loss sits at ln C for ``patience`` epochs in a row
     (`facekit.train.sits_at_chance` within ``eps``: the rule `History.stuck` uses): print what
     that means and what to check next; with ``stop=True`` also stop training. ``alarm.fired``
-    (and ``alarm.fired_epoch``) tell whether it did."""
+    (and ``alarm.fired_epoch``) tell whether it did. With validation data it also watches the
+    other symptom: the training loss below ln C while ``val_accuracy`` (inference mode) stays
+    within 0.05 of 1/C for ``patience`` epochs (``alarm.guessing`` then holds that epoch)."""
 
     def __init__(self, patience: int = 3, eps: float = CHANCE_TOL, stop: bool = False,
                  verbose: bool = True):
@@ -142,14 +144,33 @@ class ChanceAlarm(keras.callbacks.Callback):
         self.patience, self.eps, self.stop, self.verbose = patience, eps, stop, verbose
         self.fired: bool = False
         self.fired_epoch: int | None = None
+        self.guessing: int | None = None
         self.losses: list[float] = []
+        self.val: list[float] = []
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.losses = []
+        self.losses, self.val = [], []
+
+    def _watch_validation(self, epoch: int, c: int) -> None:
+        recent = self.val[-self.patience:]
+        if (self.guessing is not None or len(recent) < self.patience
+                or not all(abs(a - 1 / c) <= 0.05 for a in recent)
+                or not all(v < math.log(c) - 2 * self.eps for v in self.losses[-self.patience:])):
+            return
+        self.guessing = epoch + 1
+        if self.verbose:
+            print(f"ChanceAlarm: the training loss is below ln {c} but val_accuracy has stayed at "
+                  f"chance ({1 / c:.3f} +/- 0.05) for {self.patience} epochs - in inference mode the "
+                  "network still guesses. With BatchNormalization, its moving statistics may not fit "
+                  "the network: facekit.diagnose.doctor(model, train, val=val) compares the two modes "
+                  "(the 'inference mode' check) and measures recalibrate_batchnorm on a copy.", flush=True)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = int(self.model.output_shape[-1])
         self.losses.append(float((logs or {}).get("loss", float("nan"))))
+        if "val_accuracy" in (logs or {}):
+            self.val.append(float((logs or {})["val_accuracy"]))
+            self._watch_validation(epoch, c)
         if (self.fired or len(self.losses) < self.patience
                 or not sits_at_chance(self.losses, c, self.patience, self.eps)):
             return

@@ -18,22 +18,28 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.diagnose.batchnorm import outputs, recalibrate_batchnorm, scores
 from facekit.diagnose.probes import act_name, ensure_built, sample
-from facekit.train import DataLike, predict
+from facekit.train import DataLike
 
 __all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate"]
 
 
 @dataclass
 class Trial:
-    """One fix tried for ``steps`` steps: the loss of every step (``losses``), the sample accuracy
-    at the end, or ``why_not`` when it could not be tried on this model."""
+    """One fix tried for ``steps`` steps: the training loss of every step (``losses``), the accuracy
+    on its training images at the end, and - what ranks it - the inference-mode loss and accuracy on
+    held-out images (``val_loss``, ``val_accuracy``; BatchNorm statistics recalibrated first), or
+    ``why_not`` when it could not be tried on this model."""
 
     fix: str
     what: str
     losses: list[float] = field(default_factory=list)
     accuracy: float = math.nan
     why_not: str = ""
+    val_loss: float = math.nan
+    val_accuracy: float = math.nan
+    n_val: int = 0
 
     @property
     def tried(self) -> bool:
@@ -51,8 +57,8 @@ class Trial:
     def __str__(self) -> str:
         if not self.tried:
             return f"{self.fix}: not tried - {self.why_not}"
-        return (f"{self.fix}: loss {self.start:.3f} -> {self.end:.3f} in {len(self.losses)} steps, "
-                f"accuracy {self.accuracy:.2f} on the sample")
+        return (f"{self.fix}: training loss {self.start:.3f} -> {self.end:.3f} in {len(self.losses)} steps; "
+                f"held-out {self.val_loss:.3f}, accuracy {self.val_accuracy:.2f}")
 
 
 # ----------------------------------------------------------------------------- rebuilding
@@ -168,11 +174,19 @@ FIXES: dict[str, tuple[str, Callable[[keras.Model, int, float], tuple[keras.Mode
 
 
 def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None, steps: int = 100,
-              batch_size: int = 16, n: int = 256, seed: int = 0) -> list[Trial]:
+              batch_size: int = 16, n: int = 256, seed: int = 0, val: DataLike | None = None) -> list[Trial]:
     """Try each fix of `FIXES` (and the baseline) on a fresh copy of ``model``: ``steps`` training
-    steps on batches drawn from the same ``n`` images, every trial seeing the same batches.
-    The model itself is untouched. Returns the trials, baseline first."""
+    steps on batches drawn from the same images, every trial seeing the same batches; then judge
+    each copy in inference mode on held-out images (``val``, else the last quarter of the ``n``
+    sampled images, never trained on), its BatchNorm statistics recalibrated on the training
+    images first (`facekit.diagnose.recalibrate_batchnorm`). The model itself is untouched.
+    Returns the trials, baseline first."""
     x, y = sample(data, n, seed)
+    if val is not None:
+        xv, yv = sample(val, max(n // 4, 1), seed)
+    else:
+        cut = len(x) - max(len(x) // 4, 1)
+        x, y, xv, yv = x[:cut], y[:cut], x[cut:], y[cut:]
     ensure_built(model, x)
     lr = learning_rate(model) or 1e-3
     order = np.random.default_rng(seed).integers(0, len(x), (steps, min(batch_size, len(x))))
@@ -190,7 +204,9 @@ def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None
         for idx in order:
             copy.reset_metrics()
             trial.losses.append(float(np.ravel(copy.train_on_batch(x[idx], y[idx]))[0]))
-        probs = predict(copy, x, batch_size=64)
-        trial.accuracy = float(np.mean(probs.argmax(-1) == y))
+        trial.accuracy = float(np.mean(outputs(copy, x).argmax(-1) == y))
+        recalibrate_batchnorm(copy, x)
+        held = scores(copy, (xv, yv))
+        trial.val_loss, trial.val_accuracy, trial.n_val = held["loss"], held["accuracy"], len(yv)
         trials.append(trial)
     return trials
