@@ -68,13 +68,14 @@ def from_mechanism(profile: str, epochs: int, path: Path = RESULTS / "mechanism.
     return out
 
 
-def run_one(profile: Any, train: Any, val: Any, variant: str, seed: int, epochs: int) -> dict[str, Any]:
+def run_one(profile: Any, train: Any, val: Any, variant: str, seed: int, epochs: int,
+            watch: bool = True) -> dict[str, Any]:
     from facekit.ablation import run_record, train_variant
 
     t = time.perf_counter()
-    _, hist, watch = train_variant(variant, profile, train, val, seed, epochs)
+    _, hist, watch_ = train_variant(variant, profile, train, val, seed, epochs, watch=watch)
     return {"profile": profile.name, "max_epochs": epochs,
-            **run_record(variant, seed, hist, time.perf_counter() - t, watch)}
+            **run_record(variant, seed, hist, time.perf_counter() - t, watch_)}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", nargs="+", default=ORDER)
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
+    p.add_argument("--no-watch", action="store_true",
+                   help="BatchNorm runs without the per-epoch BatchNormWatch readings (faster)")
     args = p.parse_args(argv)
     out = Path(args.out)
     if not args.table:
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                     if train is None:
                         train, val = load_profile_data(prof)
                     with extra_callbacks(TerminalProgress()):  # a bar on a terminal, nothing in a log
-                        row = run_one(prof, train, val, variant, seed, args.epochs)
+                        row = run_one(prof, train, val, variant, seed, args.epochs, not args.no_watch)
                 with out.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(f"{prof.name} {variant:16s} seed {seed}: {row['outcome']:8s} after {row['epochs_run']} "

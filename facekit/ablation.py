@@ -91,18 +91,19 @@ class StopWhenCertain(keras.callbacks.Callback):
 
 
 def train_variant(name: str, profile: Profile, train: Dataset, val: Dataset, seed: int, epochs: int,
-                  stop_early: bool = True, callbacks: list[keras.callbacks.Callback] | None = None
-                  ) -> tuple[keras.Model, History, BatchNormWatch | None]:
+                  stop_early: bool = True, callbacks: list[keras.callbacks.Callback] | None = None,
+                  watch: bool = True) -> tuple[keras.Model, History, BatchNormWatch | None]:
     """The question's network with the one change ``name`` (`facekit.models.VARIANTS`), trained on
     ``train`` for up to ``epochs`` epochs (stopped once its outcome is certain with ``stop_early``).
-    A network with BatchNormalization also gets a `BatchNormWatch` (returned third, else None): its
-    held-out accuracy with recalibrated statistics and at momentum 0.9, read without changing the run."""
+    With ``watch``, a network with BatchNormalization also gets a `BatchNormWatch` (returned third,
+    else None): its held-out accuracy with recalibrated statistics and at momentum 0.9, read at every
+    epoch without changing the run (it adds a forward pass over the training images an epoch)."""
     model = question_variant(name, profile.input_shape, train.n_classes, profile.filters, seed=seed)
-    watch = BatchNormWatch(train.images, val) if batchnorm_layers(model) and len(val.labels) else None
-    cbs = [*(callbacks or []), *([watch] if watch else []), *([StopWhenCertain()] if stop_early else [])]
+    bn = BatchNormWatch(train.images, val) if watch and batchnorm_layers(model) and len(val.labels) else None
+    cbs = [*(callbacks or []), *([bn] if bn else []), *([StopWhenCertain()] if stop_early else [])]
     history = fit(model, train, val, epochs=epochs, batch_size=profile.batch_size, seed=seed,
                   label=name, callbacks=cbs)
-    return model, history, watch
+    return model, history, bn
 
 
 # readings of a BatchNorm run besides Keras' own val_accuracy (`BatchNormWatch`): name -> what it is

@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 
 from facekit import plots
+from facekit.ablation import outcome
 from facekit.data import Dataset
 from facekit.diagnose import Report, doctor
 from facekit.generalize import Comparison, RunResult, load_regime, run_recipe
@@ -65,11 +66,12 @@ class StoryResult:
         if self.answer is not None:
             a = self.answer
             tr, va = a.final("accuracy"), a.final("val_accuracy")
-            text += (f" The answer's network learns: training accuracy {tr:.2f} after "
-                     f"{len(a.epochs)} epochs, "
-                     + (f"but validation accuracy only {va:.2f} - it memorises the training images "
-                        "(overfitting); the answer stops here." if tr - va > 0.15 else
-                        f"validation accuracy {va:.2f} - no large gap yet after this few epochs."))
+            what = outcome(a)[0]
+            text += (f" The answer's network {'learns' if what == 'learns' else 'is ' + what}: held-out "
+                     f"accuracy {va:.2f} in inference mode after {len(a.epochs)} epochs, training "
+                     f"accuracy {tr:.2f}"
+                     + (" - it memorises the training images (overfitting); the answer stops here."
+                        if tr - va > 0.15 else " - no large gap yet after this few epochs."))
         g = self.generalize
         if g is not None:
             text += (f" Where the answer's network memorises (train {g.median('answer', 'train_acc'):.2f}"
@@ -115,15 +117,19 @@ def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, 
         runs[s] = (model, h)
         _RUNS[key] = (train, val, model, h)
         say(f"seed {s}: final loss {h.final('loss'):.4f} (ln {train.n_classes} = {h.chance_loss:.4f}), "
-            f"train acc {h.final('accuracy'):.3f} -> {'stuck at chance' if h.stuck else 'learning'}"
-            f"  ({sum(e['seconds'] for e in h.epochs):.0f} s)")
+            f"train acc {h.final('accuracy'):.3f} -> "
+            + ("stuck at chance" if h.stuck else
+               f"{outcome(h)[0]} (held-out accuracy {h.final('val_accuracy'):.3f}, inference mode)")
+            + f"  ({sum(e['seconds'] for e in h.epochs):.0f} s)")
     return runs
 
 
-def diagnose(runs: dict[int, tuple[keras.Model, History]], train: Dataset) -> Report:
-    """Chapter 03: the doctor on the first stuck run of `reproduce` (the first run if none is)."""
+def diagnose(runs: dict[int, tuple[keras.Model, History]], train: Dataset,
+             val: Dataset | None = None) -> Report:
+    """Chapter 03: the doctor on the first stuck run of `reproduce` (the first run if none is),
+    judged on ``val`` in inference mode when given."""
     model = next((m for m, h in runs.values() if h.stuck), next(iter(runs.values()))[0])
-    return doctor(model, train)
+    return doctor(model, train, val=val)
 
 
 def fix(prof: Profile, train: Dataset, val: Dataset, seed: int = 0,
@@ -218,7 +224,7 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
     result.question = [h for _, h in runs.values()]
 
     say("\n2. the doctor, on the first stuck question run (facekit.diagnose.doctor)")
-    result.report = diagnose(runs, train)
+    result.report = diagnose(runs, train, val)
     say("\n".join("   " + line for line in str(result.report).splitlines()))
 
     s = prof.seeds[0]

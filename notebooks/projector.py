@@ -2,6 +2,7 @@
 
     python notebooks/projector.py                 # classroom profile, every chapter with shown sections
     python notebooks/projector.py 03_diagnose     # one chapter
+    python notebooks/projector.py 03_diagnose --sections 10   # only these shown sections (the rest kept)
 
 The 50-minute plan (docs/lesson_plans.json) runs some sections live; the others are shown. For each
 chapter this runs the setup cells and the shown sections' cells in a fresh kernel with
@@ -74,13 +75,17 @@ def drawn_by(source: str, k: int) -> str:
     return lines[min(k, len(lines) - 1)]
 
 
-def run(chapter: str, profile: str) -> list[tuple[str, str, str]]:
-    """Run ``chapter``'s shown sections in projector style; (png path, section, first code line) each."""
+def run(chapter: str, profile: str, sections: list[str] | None = None,
+        keep: list[tuple[str, str, str]] = ()) -> list[tuple[str, str, str]]:
+    """Run ``chapter``'s shown sections (only ``sections`` when given: the PNGs of the others in
+    ``keep`` stay) in projector style; (png path, section, first code line) each."""
     live = json.loads((HERE.parent / "docs" / "lesson_plans.json").read_text())[PLAN].get(chapter, [])
     if live == "all":
         return []
     nb = nbformat.read(HERE / f"{chapter}.ipynb", as_version=4)
     chosen = shown_cells(nb, live)
+    if sections:
+        chosen = [(i, t, s) for i, t, s in chosen if s or t.split(".")[0] in sections]
     if all(setup for _, _, setup in chosen):
         return []
     run_nb = nbformat.v4.new_notebook()
@@ -94,10 +99,15 @@ def run(chapter: str, profile: str) -> list[tuple[str, str, str]]:
         if km.has_kernel:
             km.shutdown_kernel()
     folder = OUT / chapter
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    saved = []
-    for (i, title, setup), cell in zip(chosen, run_nb.cells):
+    saved = [row for row in keep if row[1].split(".")[0] not in sections] if sections else []
+    if sections:
+        for p, t, _ in keep:
+            if t.split(".")[0] in sections:
+                (OUT / p).unlink(missing_ok=True)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for (i, title, _setup), cell in zip(chosen, run_nb.cells):
         pngs = [o.data["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
         for k, png in enumerate(pngs):
             name = f"s{title.split('.')[0] or '0'}-c{i:02d}" + (f"-{k + 1}" if len(pngs) > 1 else "") + ".png"
@@ -124,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("chapters", nargs="*", help="default: every NN_* chapter")
     p.add_argument("--profile", default="classroom")
     p.add_argument("--index-only", action="store_true", help="rewrite README.md/index.json, run nothing")
+    p.add_argument("--sections", nargs="+", help="only these shown sections; the other PNGs are kept")
     args = p.parse_args(argv)
     chapters = args.chapters or sorted(q.stem for q in HERE.glob("[0-9][0-9]_*.ipynb"))
     index = OUT / "index.json"
@@ -137,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         chapters = []
     for chapter in chapters:
         t = time.perf_counter()
-        saved = run(chapter.removesuffix(".ipynb"), args.profile)
+        name = chapter.removesuffix(".ipynb")
+        saved = run(name, args.profile, args.sections, [tuple(r) for r in rows.get(name, [])])
         if saved:
             rows[chapter.removesuffix(".ipynb")] = saved
         print(f"{chapter}: {len(saved)} figures in {time.perf_counter() - t:.0f} s", flush=True)

@@ -19,6 +19,7 @@ from facekit.diagnose.batchnorm import (
     PreciseBatchNorm,
     Recalibration,
     batchnorm_layers,
+    mode_check,
     mode_gap,
     recalibrate_batchnorm,
 )
@@ -42,4 +43,4 @@ __all__ = ["Check", "LayerStats", "Report", "loss_at_init", "output_sensitivity"
            "activation_report", "gradient_report", "overfit_one_batch", "lr_sweep", "doctor",
            "activation_layers", "layer_stats", "signal_gains", "ActivationStats", "GradientStats",
            "ChanceAlarm", "Trial", "try_fixes", "recalibrate_batchnorm", "PreciseBatchNorm", "BatchNormWatch",
-           "mode_gap", "ModeGap", "Recalibration", "batchnorm_layers"]
+           "mode_gap", "ModeGap", "Recalibration", "batchnorm_layers", "mode_check"]
