@@ -107,10 +107,18 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+MD = Path(__file__).resolve().parent / "results" / "ablation.md"
+
+
 def write_table(out: Path) -> str:
+    """The table of the runs in ``out``, written to benchmarks/results/ablation.md for the package's
+    own jsonl (else beside ``out``), keeping the hand-written notes below the marker there."""
+    from benchmarks.notes import write_with_notes
+
     rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    text = f"{__doc__.splitlines()[0]}\n\n    {__doc__.splitlines()[2].strip()}\n\n{table(rows)}\n"
-    out.with_suffix(".md").write_text(text)
+    md = MD if out.resolve() == OUT.resolve() else out.with_suffix(".md")
+    text = table(rows)
+    write_with_notes(md, f"{__doc__.splitlines()[0]}\n\n    {__doc__.splitlines()[2].strip()}", text)
     return text
 
 

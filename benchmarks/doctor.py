@@ -59,21 +59,22 @@ def rule_fix(suggestions: list[str]) -> str | None:
 
 
 def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dict[str, Any]:
-    from facekit.ablation import outcome, train_variant
+    from facekit.ablation import run_record, train_variant
     from facekit.diagnose import doctor
 
-    model, h = train_variant("question", prof, train, val, seed, prof.epochs, stop_early=False)
+    model, h, _ = train_variant("question", prof, train, val, seed, prof.epochs, stop_early=False)
     row: dict[str, Any] = {"kind": "question", "profile": prof.name, "seed": seed, "stuck": h.stuck}
     if not h.stuck:
         return row
-    report = doctor(model, train, trials=True, seed=seed)
+    report = doctor(model, train, val=val, trials=True, seed=seed)
     row["trials"] = _trials(report)
     row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(report.rules)
     for key in ("top_fix", "rule_fix"):
         fix = row[key]
         if fix is not None:
-            _, hf = train_variant(AS_VARIANT[fix], prof, train, val, seed, epochs)
-            row[key + "_outcome"], row[key + "_epochs_to_learn"] = outcome(hf)
+            _, hf, watch = train_variant(AS_VARIANT[fix], prof, train, val, seed, epochs)
+            row[key + "_outcome"], row[key + "_epochs_to_learn"] = judged(
+                run_record(AS_VARIANT[fix], seed, hf, 0.0, watch), fix)
     return row
 
 
@@ -128,7 +129,8 @@ def rejudge(rows: list[dict[str, Any]], prof: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int]) -> list[dict[str, Any]]:
+def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int],
+                only_run: bool = False) -> list[dict[str, Any]]:
     """For every stuck seed of the ablation's question network: the doctor's first fix (the trials'
     top-ranked one with ``trials``, else the rules' first) on that seed's network at init, and the
     outcome of the ablation's run of that fix on that seed - the same network, seed and training."""
@@ -137,8 +139,12 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int]) -
 
     kind = "trials_on_ablation" if trials else "rules_on_ablation"
     rows = []
+    runs = _ablation_runs(prof)
     for seed, epochs in _stuck_seeds(prof):
         if seed in skip:
+            continue
+        if only_run and trials is False and ("batch_norm", seed) not in runs:
+            print(f"seed {seed}: no BatchNorm run in ablation.jsonl yet - skipped (--only-run)", flush=True)
             continue
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=seed)
         t = time.perf_counter()
@@ -164,7 +170,8 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int]) -
 
 
 def _trials(report: Any) -> dict[str, dict[str, Any]]:
-    return {t.fix: {"start": t.start, "end": t.end, "tried": t.tried} for t in report.trials}
+    return {t.fix: {"start": t.start, "end": t.end, "tried": t.tried, "val_loss": t.val_loss,
+                    "val_accuracy": t.val_accuracy} for t in report.trials}
 
 
 def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
@@ -293,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trials-on-ablation", action="store_true",
                    help="the same with doctor(trials=True)'s top-ranked fix (minutes a seed)")
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
+    p.add_argument("--only-run", action="store_true",
+                   help="with --rules-on-ablation: skip stuck seeds whose fix the ablation has not run")
     p.add_argument("--rejudge", action="store_true",
                    help="judge the stored rules/trials rows' fixes again from ablation.jsonl (no training)")
     args = p.parse_args(argv)
@@ -318,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                     and r["profile"] == prof.name and r["kind"].startswith("rules") == args.rules_on_ablation}
             if args.rules_on_ablation:  # seconds: recomputed whole
                 rows = [r for r in rows if all(r is not m for m in mine.values())]
-                new = on_ablation(prof, train, val, False, set())
+                new = on_ablation(prof, train, val, False, set(), only_run=args.only_run)
                 OUT.write_text("".join(json.dumps(r) + "\n" for r in rows + new))
             else:  # minutes a seed: appended as they finish, resumed
                 new = on_ablation(prof, train, val, True, set(mine))

@@ -109,7 +109,16 @@ def _doctor(args: argparse.Namespace) -> int:
                      f"model has {classes} outputs")
     print(f"{path.name}: {model.count_params():,} parameters; data: {len(ds)} images of "
           f"{ds.n_classes} classes at {shape[1]} px from {args.data}")
-    report = doctor(model, ds, trials=args.trials)
+    val = None
+    if args.val:
+        try:
+            val = load(args.val, size=int(shape[1]), per_class=args.per_class)
+        except (FileNotFoundError, ValueError) as e:
+            return _fail(f"--val {args.val}: {e}")
+        if val.class_names != ds.class_names:
+            return _fail(f"--val {args.val}: classes {', '.join(val.class_names)} differ from the data's "
+                         f"{', '.join(ds.class_names)}")
+    report = doctor(model, ds, val=val, trials=args.trials)
     print(report)
     return 0 if report.ok else 1
 
@@ -142,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("data", help="'synthetic', a UTKFace folder, or a folder laid out as "
                    "<root>/<class>/<images>")
     s.add_argument("--trials", action="store_true", help="try each candidate fix on a fresh copy "
-                   "(a minute or two) and rank the suggestions by the measured loss")
+                   "(a minute or two) and rank the suggestions by the held-out accuracy it reaches")
+    s.add_argument("--val", help="a folder of held-out images (same layout and classes as DATA) to judge "
+                   "accuracy on in inference mode; default: images of DATA apart from the sample")
     s.add_argument("--per-class", type=int, default=32, help="images per class to sample (default 32)")
     s.set_defaults(func=_doctor)
     return p

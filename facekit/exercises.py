@@ -262,8 +262,9 @@ def check_one_change(change: dict[str, Any], profile: str = "ci", epochs: int | 
                }.get(key, "the signal still vanishes before it reaches the output")
         return Feedback(False, f"with {key}={value!r} the loss still sits at ln 8 after {len(h.epochs)} "
                                f"epochs: {why}. Chapter 3's doctor ranked its suggestions: try one of those")
-    return Feedback(True, f"with {key}={value!r} the network learns: its loss leaves ln 8 on a seed "
-                          "where the question's network stays there")
+    return Feedback(True, f"with {key}={value!r} the network is no longer stuck: its loss leaves ln 8 on "
+                          "a seed where the question's network stays there (whether it then learns - "
+                          "held-out accuracy in inference mode - is chapter 3's section 10)")
 
 
 # --- chapter 4: a callback that remembers the best epoch ------------------------------------------

@@ -13,6 +13,7 @@ from facekit.diagnose import (
     mode_gap,
     recalibrate_batchnorm,
 )
+from facekit.diagnose.batchnorm import scores
 from facekit.train import fit
 
 
@@ -36,10 +37,10 @@ def test_recalibration_is_the_mean_of_the_batch_statistics_with_dropout_off():
                          "(4 batches)")
     h = np.asarray(upto(x))
     bn = model.get_layer("bn")
-    np.testing.assert_allclose(bn.moving_mean, np.mean([h[i:i + 16].mean(0) for i in range(0, 64, 16)], 0),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(bn.moving_variance, np.mean([h[i:i + 16].var(0) for i in range(0, 64, 16)], 0),
-                               rtol=1e-4)
+    order = np.random.default_rng(0).permutation(64)  # recalibrate_batchnorm's fixed shuffle
+    batches = [h[np.sort(order[i:i + 16])] for i in range(0, 64, 16)]
+    np.testing.assert_allclose(bn.moving_mean, np.mean([b.mean(0) for b in batches], 0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.moving_variance, np.mean([b.var(0) for b in batches], 0), rtol=1e-4)
     assert bn.momentum == 0.99  # restored
 
 
@@ -56,6 +57,46 @@ def test_recalibration_leaves_trainable_weights_and_works_nested_and_with_max_ba
             np.testing.assert_array_equal(np.asarray(v), w)
     no_bn = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     assert recalibrate_batchnorm(no_bn, x).layers == 0 and batchnorm_layers(outer) == [model.get_layer("bn")]
+
+
+class _Block(keras.layers.Layer):
+    """A custom layer holding Dense -> BatchNorm -> Dropout (no ``.layers`` attribute)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense, self.bn, self.drop = (keras.layers.Dense(3), keras.layers.BatchNormalization(),
+                                          keras.layers.Dropout(0.5))
+
+    def call(self, x):
+        return self.drop(self.bn(self.dense(x)))
+
+
+def test_recalibration_reaches_batchnorm_inside_a_custom_layer_and_restores_every_layer():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    block = _Block()
+    model = keras.Model(inp, keras.layers.Dense(2)(block(inp)))
+    x = np.random.default_rng(0).normal(2, 3, (64, 4)).astype("float32")
+    assert batchnorm_layers(model) == [block.bn]
+    recalibrate_batchnorm(model, x, batch_size=64)
+    h = np.asarray(block.dense(x))
+    np.testing.assert_allclose(block.bn.moving_mean, h.mean(0), rtol=1e-5, atol=1e-6)  # Dropout was off
+    assert all("call" not in la.__dict__ for la in (block, block.dense, block.drop))  # patches removed
+
+
+def test_frozen_batchnorm_and_class_sorted_data():
+    model, upto = _dense_bn()
+    bn = model.get_layer("bn")
+    bn.trainable = False
+    assert recalibrate_batchnorm(model, np.ones((8, 4), "float32")).layers == 0  # left as chosen
+    assert float(np.asarray(bn.moving_variance)[0]) == 1.0
+    bn.trainable = True
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-3, 1, (64, 4)), rng.normal(3, 1, (64, 4))]).astype("float32")  # sorted
+    recalibrate_batchnorm(model, x, batch_size=32)
+    h = np.asarray(upto(x))
+    # shuffled batches: close to the variance of all images, not to the within-class variance
+    np.testing.assert_allclose(bn.moving_variance, h.var(0), rtol=0.15)
 
 
 def test_recalibration_with_dropout_on_differs():
@@ -114,6 +155,7 @@ def test_the_trap_one_class_in_inference_mode_and_recalibration_cures_it(faces, 
     assert not cured.collapsed
     assert cured.inference["accuracy"] >= cured.batch["accuracy"] - 0.05  # back to batch-statistics level
     assert mode_gap(model, val).inference == gap.inference  # mode_gap left the statistics as they were
+    assert gap.inference == scores(model, val)  # 80 images, 3 batches: each judged with the same statistics
 
 
 def test_doctor_fails_the_mode_check_and_puts_recalibration_first(faces, trapped):
@@ -169,3 +211,21 @@ def test_watch_reads_momentum_without_changing_the_run(faces, trapped):
     np.testing.assert_allclose([e["val_accuracy_momentum_0.9"] for e in watch.epochs], h09["val_accuracy"],
                                atol=1.5 / len(val.labels))  # float rounding may flip one image
     assert "val_accuracy_recalibrated_dropout_on" in watch.final
+    seeds = lambda m: [np.asarray(v) for v in m.variables if "seed_generator" in v.path]  # noqa: E731
+    assert seeds(model) and all(np.array_equal(a, b) for a, b in zip(seeds(model), seeds(trapped[0])))
+
+
+def test_cli_doctor_judges_a_saved_model_on_a_val_folder(tmp_path, trapped, capsys):
+    from facekit.cli import main
+    from facekit.data import write_folder
+
+    model, _ = trapped
+    model.save(tmp_path / "bn.keras")
+    data = write_folder(tmp_path / "T", n_per_class=8, size=32)
+    held = write_folder(tmp_path / "V", n_per_class=6, size=32, seed=1)
+    saved = str(tmp_path / "bn.keras")
+    assert main(["doctor", saved, str(data), "--val", str(held), "--per-class", "8"]) == 1
+    out = capsys.readouterr().out
+    assert "[!!] inference mode: validation images: inference mode predicts" in out
+    assert "1. recalibrate the BatchNorm moving statistics" in out
+    assert main(["doctor", str(tmp_path / "bn.keras"), str(data), "--val", str(tmp_path / "nowhere")]) == 2

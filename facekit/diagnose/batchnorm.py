@@ -32,17 +32,25 @@ __all__ = ["batchnorm_layers", "recalibrate_batchnorm", "Recalibration", "Precis
            "ModeGap", "kept_statistics"]
 
 
-def _all_layers(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
-    """Every layer of ``model``, nested models and Sequential blocks included, depth first."""
-    for la in getattr(model, "layers", []):
-        yield la
-        if getattr(la, "layers", None):
-            yield from _all_layers(la)
+def _all_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """Every layer inside ``model`` once (nested models, Sequential blocks and the sublayers of custom
+    Layer classes included; a layer shared between places counted once)."""
+    seen: dict[int, keras.layers.Layer] = {}
+    for la in model._flatten_layers(include_self=False, recursive=True):  # noqa: SLF001 - Keras' own walker
+        seen.setdefault(id(la), la)
+    return list(seen.values())
+
+
+def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    return list(layer._flatten_layers(include_self=False, recursive=False))  # noqa: SLF001
 
 
 def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    """The model's BatchNormalization layers, nested ones included, in order."""
-    return [la for la in _all_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
+    """The model's BatchNormalization layers, nested ones included, in order. Frozen ones
+    (``trainable=False``) are left out: they use their moving statistics in training too, so they
+    hold no trap, and recalibrating would overwrite statistics someone chose to keep."""
+    return [la for la in _all_layers(model)
+            if isinstance(la, keras.layers.BatchNormalization) and la.trainable]
 
 
 @contextlib.contextmanager
@@ -60,36 +68,36 @@ def kept_statistics(model: keras.Model) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _batch_statistics_only(model: keras.Model, dropout: bool = False) -> Iterator[list]:
-    """Within the block, ``model(x, training=True)`` puts only the BatchNorm layers in training mode
-    (batch statistics, moving averages updated); every other layer (Dropout, noise, augmentation)
-    runs as in inference, unless ``dropout`` is True. Frozen BN layers are unfrozen for the block."""
+    """Within the block, ``model(x, training=True)`` puts only the (trainable) BatchNorm layers in
+    training mode (batch statistics, moving averages updated); every other leaf layer (Dropout,
+    noise, augmentation) runs as in inference, unless ``dropout`` is True. Restored on exit, errors
+    included."""
     bns = batchnorm_layers(model)
-    patched, frozen = [], []
-    for la in _all_layers(model):
-        if isinstance(la, keras.layers.BatchNormalization) or getattr(la, "layers", None):
-            continue
-        if dropout and isinstance(la, keras.layers.Dropout | keras.layers.SpatialDropout2D):
-            continue
-        original = la.call
-
-        def call(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            if "training" in kwargs:
-                kwargs["training"] = False
-            return _original(*args, **kwargs)
-
-        object.__setattr__(la, "call", call)  # an instance attribute: Keras' tracking left out
-        patched.append(la)
-    for la in bns:
-        if not la.trainable:
-            la.trainable = True
-            frozen.append(la)
+    absent = object()
+    patched: list[tuple[keras.layers.Layer, Any]] = []
     try:
+        for la in _all_layers(model):
+            if isinstance(la, keras.layers.BatchNormalization) or _sublayers(la):
+                continue  # containers pass the call on; their leaves are patched
+            if dropout and isinstance(la, keras.layers.Dropout | keras.layers.SpatialDropout2D):
+                continue
+            before = la.__dict__.get("call", absent)
+            original = la.call
+
+            def call(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+                if "training" in kwargs:
+                    kwargs["training"] = False
+                return _original(*args, **kwargs)
+
+            object.__setattr__(la, "call", call)  # an instance attribute: Keras' tracking left out
+            patched.append((la, before))
         yield bns
     finally:
-        for la in patched:
-            object.__delattr__(la, "call")
-        for la in frozen:
-            la.trainable = False
+        for la, before in reversed(patched):
+            if before is absent:
+                object.__delattr__(la, "call")
+            else:
+                object.__setattr__(la, "call", before)
 
 
 @dataclass
@@ -110,10 +118,12 @@ class Recalibration:
 def recalibrate_batchnorm(model: keras.Model, data: DataLike | np.ndarray, batch_size: int = 32,
                           max_batches: int | None = None, dropout: bool = False) -> Recalibration:
     """Re-estimate every BatchNormalization layer's moving mean and variance from ``data``
-    (images, ``(x, y)`` or a `Dataset`; usually the training images): the cumulative mean of the
-    batch statistics over the batches, Dropout and other random layers off during the pass
+    (images, ``(x, y)`` or a `Dataset`; usually the training images): the mean of the batch
+    statistics over shuffled batches (a fixed shuffle, so class-sorted data gives mixed batches),
+    each weighted by its number of images; Dropout and other random layers off during the pass
     (``dropout=True`` leaves Dropout on, to measure its variance shift). In place; trainable
-    weights untouched. Works on Sequential, functional and nested models.
+    weights untouched; frozen BatchNorm layers left alone. Works on Sequential, functional and
+    nested models and on custom layers that hold BatchNorm.
 
     >>> print(recalibrate_batchnorm(model, train))
     recalibrated the moving statistics of 10 BatchNormalization layers on 360 images (12 batches)
@@ -121,21 +131,24 @@ def recalibrate_batchnorm(model: keras.Model, data: DataLike | np.ndarray, batch
     x = data if isinstance(data, np.ndarray) else as_arrays(data)[0]
     if len(x) == 0:
         raise ValueError("recalibrate_batchnorm: no images")
+    order = np.random.default_rng(0).permutation(len(x))  # batches of mixed classes, same every call
     starts = list(range(0, len(x), batch_size))[:max_batches]
     with _batch_statistics_only(model, dropout) as bns:
         if not bns:
             return Recalibration(0, 0, 0)
         saved = [la.momentum for la in bns]
+        seen = 0
         try:
-            for k, start in enumerate(starts):
-                for la in bns:
-                    la.momentum = k / (k + 1)  # moving = mean of the k+1 batch statistics so far
-                model(x[start: start + batch_size], training=True)
+            for start in starts:
+                idx = np.sort(order[start: start + batch_size])
+                for la in bns:  # moving = the image-weighted mean of the batch statistics so far
+                    la.momentum = seen / (seen + len(idx))
+                model(x[idx], training=True)
+                seen += len(idx)
         finally:
             for la, m in zip(bns, saved):
                 la.momentum = m
-    images = min(len(x), len(starts) * batch_size)
-    return Recalibration(len(bns), images, len(starts))
+    return Recalibration(len(bns), seen, len(starts))
 
 
 @dataclass
@@ -170,17 +183,24 @@ def _scores(model: keras.Model, out: np.ndarray, y: np.ndarray) -> dict[str, flo
             "classes": float(len(np.unique(out.argmax(-1))))}
 
 
+def outputs(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """The model's inference-mode outputs for ``x``, by eager calls (no traced predict function
+    per model, so no retracing warnings when many copies are judged)."""
+    return np.concatenate([keras.ops.convert_to_numpy(model(x[s: s + batch_size], training=False))
+                           for s in range(0, len(x), batch_size)])
+
+
 def predict_modes(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """The outputs for ``x`` with batch statistics (Dropout off) and in inference mode. The moving
-    statistics are left as they were."""
-    inference, batch = [], []
-    with kept_statistics(model):
+    statistics are left as they were (the batch-statistics passes update them; they are restored)."""
+    inference = outputs(model, x, batch_size)  # first: the passes below move the averages
+    order = np.random.default_rng(0).permutation(len(x))  # mixed batches, as in training
+    batch = np.zeros_like(inference)
+    with kept_statistics(model), _batch_statistics_only(model):
         for s in range(0, len(x), batch_size):
-            xb = x[s: s + batch_size]
-            inference.append(keras.ops.convert_to_numpy(model(xb, training=False)))
-            with _batch_statistics_only(model):
-                batch.append(keras.ops.convert_to_numpy(model(xb, training=True)))
-    return np.concatenate(batch), np.concatenate(inference)
+            idx = order[s: s + batch_size]
+            batch[idx] = keras.ops.convert_to_numpy(model(x[idx], training=True))
+    return batch, inference
 
 
 def mode_gap(model: keras.Model, data: DataLike, batch_size: int = 32) -> ModeGap:
@@ -188,13 +208,6 @@ def mode_gap(model: keras.Model, data: DataLike, batch_size: int = 32) -> ModeGa
     x, y = as_arrays(data)
     batch, inference = predict_modes(model, x, batch_size)
     return ModeGap(len(x), _scores(model, batch, y), _scores(model, inference, y))
-
-
-def outputs(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """The model's inference-mode outputs for ``x``, by eager calls (no traced predict function
-    per model, so no retracing warnings when many copies are judged)."""
-    return np.concatenate([keras.ops.convert_to_numpy(model(x[s: s + batch_size], training=False))
-                           for s in range(0, len(x), batch_size)])
 
 
 def scores(model: keras.Model, data: DataLike, batch_size: int = 32) -> dict[str, float]:
@@ -305,9 +318,11 @@ class BatchNormWatch(keras.callbacks.Callback):
         self.epochs.append(row)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        with kept_statistics(self.model):
-            recalibrate_batchnorm(self.model, self.x_train, self.batch_size, dropout=True)
-            self._read("recalibrated_dropout_on", self.final)
+        copy = _copy(self.model)  # Dropout on draws random numbers: a copy's, not the model's
+        recalibrate_batchnorm(copy, self.x_train, self.batch_size, dropout=True)
+        s = scores(copy, (self.xv, self.yv), self.batch_size)
+        self.final["val_accuracy_recalibrated_dropout_on"] = s["accuracy"]
+        self.final["val_classes_recalibrated_dropout_on"] = s["classes"]
 
 
 # ----------------------------------------------------------------------------- the doctor's checks
@@ -348,6 +363,10 @@ def mode_check(model: keras.Model, fit_part: DataLike, held: DataLike, what: str
     after = scores(copy, held)
     values.update(recalibrated=after, recalibration=done)
     i, b = gap.inference, gap.batch
+    if after["accuracy"] < i["accuracy"] + 2 / max(gap.n, 1):  # not cured: say so, advise nothing
+        return Check("inference mode", False, f"{what}: inference mode predicts {_classes(i['classes'])}, "
+                     f"accuracy {i['accuracy']:.2f}, batch statistics {b['accuracy']:.2f}; recalibrating "
+                     f"the BatchNorm statistics on a copy did not help ({after['accuracy']:.2f})", values)
     verdict = (f"{what}: inference mode predicts {_classes(i['classes'])}, accuracy {i['accuracy']:.2f}, "
                f"while batch statistics give {b['accuracy']:.2f} ({_classes(b['classes'])}): the "
                f"BatchNorm moving statistics do not fit the network. On a copy, recalibrate_batchnorm "

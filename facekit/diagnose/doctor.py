@@ -64,10 +64,10 @@ class Report:
 
     @property
     def first_step(self) -> str | None:
-        """What to do first: ``"recalibrate_batchnorm"`` when the inference-mode check failed (its
-        cure was measured), else `top_fix`."""
+        """What to do first: ``"recalibrate_batchnorm"`` when the inference-mode check failed and
+        recalibrating a copy cured it (measured), else `top_fix`."""
         mode = next((c for c in self.checks if c.name == "inference mode"), None)
-        return "recalibrate_batchnorm" if mode is not None and not mode.ok else self.top_fix
+        return "recalibrate_batchnorm" if mode is not None and "advice" in mode.values else self.top_fix
 
     __repr__ = __str__
 
@@ -110,7 +110,7 @@ def _signal_fixes(model: keras.Model, checks: dict[str, Check]) -> dict[str, str
 
 def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.ndarray) -> list[str]:
     s: list[str] = []
-    if not checks["inference mode"].ok:
+    if "advice" in checks["inference mode"].values:
         s.append(checks["inference mode"].values["advice"])
     acts, grads = checks["activations"], checks["gradients"]
     if not acts.ok or not checks["output sensitivity"].ok:
@@ -125,7 +125,8 @@ def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.
     if not held.ok and checks["inference mode"].ok and all(
             checks[k].ok for k in ("activations", "output sensitivity", "input-independent baseline")):
         s.append("the signal is healthy but held-out images score at chance: check the labels match the "
-                 "images and that validation images come from the same source as the training ones")
+                 "images" + (" and that the validation images come from the same source as the training "
+                             "ones" if "validation" in held.verdict else ""))
     if not checks["loss vs ln C"].ok:
         s.append("check the inputs are scaled (Rescaling(1/255) inside the model) and the last "
                  "layer starts small")
@@ -209,8 +210,8 @@ _RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a low
 def _held_out(data: DataLike, val: DataLike | None, n: int, n_held: int = 64,
               n_fit: int = 512) -> tuple[tuple, tuple, str]:
     """(images to recalibrate on, held-out images, what the held-out images are). Without ``val``
-    the held-out images are drawn from ``data`` apart from the ``n`` the other checks sample and
-    from the recalibration images."""
+    the held-out images are drawn from ``data``, apart from the recalibration images and, when
+    ``data`` holds more than ``n + n_held`` images, from the ``n`` the other checks sample."""
     x, y = as_arrays(data)
     perm = np.random.default_rng(0).permutation(len(x))
     if val is not None:
@@ -233,7 +234,7 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     inference predictions collapse gets the cure measured on a copy (`recalibrate_batchnorm`).
     ``sweep=True`` adds the learning-rate sweep (slower). ``trials=True`` tries each candidate fix
     on a fresh copy for ``trial_steps`` steps on the same ``trial_images`` images
-    (`facekit.diagnose.trials`) and ranks the suggestions by the held-out loss each reaches;
+    (`facekit.diagnose.trials`) and ranks the suggestions by the held-out accuracy each reaches;
     without it the suggestions come from rules. ``seed`` draws the trials' fresh weights, image
     sample and batches (the same seed, the same trials)."""
     xa, ya = as_arrays(data)
@@ -261,7 +262,8 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     checks = {c.name: c for c in run}
     healthy = all(c.ok for c in run)
     rules = [] if healthy else _suggest(model, checks, x, y)
-    advice: list[str] = [] if checks["inference mode"].ok else [checks["inference mode"].values["advice"]]
+    mode = checks["inference mode"].values
+    advice = [mode["advice"]] if "advice" in mode else []
     tried = [] if healthy or not trials else try_fixes(model, data, steps=trial_steps, n=trial_images,
                                                        seed=seed, val=val)
     return Report(model.name, run, checks["activations"].values.get("dying", []),
