@@ -235,7 +235,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     out = []
     for kind, key, name in (("rules_on_ablation", "rule_fix", "rules only"),
                             ("trials_on_ablation", "top_fix", "trials (doctor(trials=True))")):
-        ra = [r for r in rows if r["kind"] == kind]
+        every = [r for r in rows if r["kind"] == kind]
+        ra = [r for r in every if r[key + "_outcome"] is not None or r[key] is None]
+        missing = [r["seed"] for r in every if r not in ra]
         if not ra:
             continue
         res = [r[key + "_outcome"] for r in ra]
@@ -246,7 +248,9 @@ def table(rows: list[dict[str, Any]]) -> str:
             if all("doctor_s" in r for r in ra) else ""
         out.append(f"The {name} on the ablation ({ra[0]['profile']} profile, {ra[0]['max_epochs']} epochs): "
                    f"{len(ra)} stuck seeds of the question's network "
-                   f"({', '.join(str(r['seed']) for r in ra)}){took}.\n")
+                   f"({', '.join(str(r['seed']) for r in ra)}){took}"
+                   + (f"; not judged: seed(s) {', '.join(map(str, missing))}, whose fix has no run in "
+                      "ablation.jsonl yet" if missing else "") + ".\n")
         out.append("| ranking | fix chosen (seeds) | learns after the fix | drifting | guessing | stuck | "
                    "epochs to learn (median) |")
         out.append("|---|---|---|---|---|---|---|")

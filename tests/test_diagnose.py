@@ -136,6 +136,19 @@ def test_chance_alarm_fires_on_a_stuck_history_only():
     assert not learning.fired and not m.stop_training
 
 
+def test_chance_alarm_speaks_when_training_loss_falls_but_validation_guesses(capsys):
+    m = small_cnn(classes=8)
+    m.build((None, 28, 28, 3))
+    alarm, fine = ChanceAlarm(patience=3), ChanceAlarm(patience=3)
+    for a in (alarm, fine):
+        a.set_model(m)
+    for e, (loss, val) in enumerate([(2.5, 0.125), (1.8, 0.125), (1.5, 0.1), (1.2, 0.125)]):
+        alarm.on_epoch_end(e, {"loss": loss, "val_accuracy": val})
+        fine.on_epoch_end(e, {"loss": loss, "val_accuracy": 0.125 + 0.1 * e})
+    assert alarm.guessing == 4 and not alarm.fired and fine.guessing is None
+    assert "'inference mode' check" in capsys.readouterr().out
+
+
 def test_chance_alarm_can_stop_training():
     m = small_cnn(classes=8)
     m.build((None, 28, 28, 3))
