@@ -15,7 +15,7 @@ import numpy as np
 from facekit.data import Dataset
 from facekit.diagnose.checks import Check
 from facekit.live import LivePlot
-from facekit.style import REF, STYLES, current_style, scaled_font, scaled_line, subplots, use_style
+from facekit.style import REF, STYLES, current_style, figure, scaled_font, scaled_line, subplots, use_style
 
 if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs runs here
     from matplotlib.axes import Axes
@@ -343,7 +343,7 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
     cols = min(4, len(variants))
     rows_n = math.ceil(len(variants) / cols)
     strip_h = 0.32 * len(ablation.rows) + 0.9
-    fig = plt.figure(figsize=(3.1 * cols, 2.5 * rows_n + strip_h + 1.0))
+    fig = figure(figsize=(3.1 * cols, 2.5 * rows_n + strip_h + 1.0))
     grid = fig.add_gridspec(rows_n + 1, cols, height_ratios=[2.5] * rows_n + [strip_h])
     chance = math.log(n_classes)
     first = None
@@ -354,7 +354,8 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
             ax.plot(range(1, len(losses) + 1), losses, color=OUTCOME_COLORS.get(what, "grey"),
                     lw=scaled_line(1.3), alpha=0.75)
         ax.axhline(chance, **REF)
-        counts = ", ".join(f"{row[o]} {o}" for o in OUTCOME_COLORS if row.get(o))
+        counts = (", " if current_style() == "default" else "\n").join(
+            f"{row[o]} {o}" for o in OUTCOME_COLORS if row.get(o))
         ax.set_title(f"{row['variant']}\n{counts}", fontsize=scaled_font(9))
         ax.grid(alpha=0.3)
         if k // cols == rows_n - 1 or k + cols >= len(variants):

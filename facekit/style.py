@@ -9,7 +9,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-__all__ = ["use_style", "current_style", "STYLES", "REF", "scaled_font", "scaled_line", "subplots"]
+__all__ = ["use_style", "current_style", "STYLES", "REF", "scaled_font", "scaled_line", "subplots", "figure"]
 
 # Greyscale-safe: distinct line styles and markers, not only colours.
 STYLES: list[dict[str, Any]] = [
@@ -64,6 +64,12 @@ def scaled_font(points: float) -> float:
 def scaled_line(width: float) -> float:
     """A line width, scaled for the current style."""
     return width * _current["line"]
+
+
+def figure(figsize: tuple[float, float], **kwargs: Any) -> plt.Figure:
+    """plt.figure with the figure size scaled for the current style."""
+    k = _current["size"]
+    return plt.figure(figsize=(figsize[0] * k, figsize[1] * k), **kwargs)
 
 
 def subplots(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> Any:
