@@ -97,7 +97,9 @@ def test_the_doctor_validation_quotes_the_ablation_runs_it_names():
             continue
         key = "rule_fix" if r["kind"] == "rules_on_ablation" else "top_fix"
         assert run_outcome(runs[("question", r["seed"])])[0] == "stuck", r["seed"]
-        if r[key] is not None:
+        if r[key] is not None and r[key + "_outcome"] is None:  # "not judged": the ablation lacks that run
+            assert (VARIANT[r[key]], r["seed"]) not in runs, (r["kind"], r["seed"])
+        elif r[key] is not None:
             run = runs[(VARIANT[r[key]], r["seed"])]
             said = (r[key + "_outcome"], r[key + "_epochs_to_learn"])
             assert run_outcome(run, READING.get(r[key])) == said, (r["kind"], r["seed"])
