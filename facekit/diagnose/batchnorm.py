@@ -56,14 +56,20 @@ def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization
 @contextlib.contextmanager
 def kept_statistics(model: keras.Model) -> Iterator[None]:
     """Within the block the moving statistics may change; afterwards they are what they were."""
-    saved = [(la, keras.ops.convert_to_numpy(la.moving_mean), keras.ops.convert_to_numpy(la.moving_variance))
-             for la in batchnorm_layers(model)]
+    bns = batchnorm_layers(model)
+    saved = _moving(bns)
     try:
         yield
     finally:
-        for la, mean, var in saved:
+        for la, (mean, var) in zip(bns, saved):
             la.moving_mean.assign(mean)
             la.moving_variance.assign(var)
+
+
+def _moving(bns: list[keras.layers.BatchNormalization]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(moving mean, moving variance) of each layer, as arrays."""
+    return [(keras.ops.convert_to_numpy(la.moving_mean), keras.ops.convert_to_numpy(la.moving_variance))
+            for la in bns]
 
 
 @contextlib.contextmanager
@@ -277,19 +283,15 @@ class BatchNormWatch(keras.callbacks.Callback):
         self.epochs: list[dict[str, float]] = []
         self.final: dict[str, float] = {}
 
-    def _stats(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [(keras.ops.convert_to_numpy(la.moving_mean), keras.ops.convert_to_numpy(la.moving_variance))
-                for la in self._bns]
-
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._bns, self.epochs = batchnorm_layers(self.model), []
-        self._shadow = {m: self._stats() for m in self.momenta}
+        self._shadow = {m: _moving(self._bns) for m in self.momenta}
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._before = self._stats()
+        self._before = _moving(self._bns)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        after = self._stats()
+        after = _moving(self._bns)
         for m, shadow in self._shadow.items():
             for k, (la, (m0, v0), (m1, v1)) in enumerate(zip(self._bns, self._before, after)):
                 a = float(la.momentum)
