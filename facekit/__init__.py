@@ -2,7 +2,8 @@
 
 Modules: data (loading, caches), synthetic (built-in faces), models, train, diagnose
 (+ callbacks), generalize (chapter 05's recipes), evaluate, plots, profiles, story, exercises,
-results (the committed measurements the chapters read), cli. Import what you need:
+results (the committed measurements the chapters read), text (the width every printed line
+fits), cli. Import what you need:
 ``from facekit.data import load_folder``.
 
 Importing facekit before TensorFlow keeps TensorFlow's C++ start-up notices off stderr

@@ -8,8 +8,10 @@ state the robust fact, never a number that depends on the run's size.
 
 from __future__ import annotations
 
+from facekit.text import wrap
+
 
 def claim(text: str, holds: bool) -> None:
     """Print one claim with whether this run shows it (returns nothing, so a cell ending in a
-    claim shows only the sentence)."""
-    print(f"✓ {text}" if holds else f"✗ not in this run: {text}")
+    claim shows only the sentence), wrapped to the notebook's width under its mark."""
+    print(wrap(f"✓ {text}" if holds else f"✗ not in this run: {text}"))

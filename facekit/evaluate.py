@@ -12,6 +12,7 @@ import numpy as np
 from facekit import train
 from facekit.data import Dataset
 from facekit.data.utkface import UTKFACE_GENDERS, UTKFACE_RACES, age_group
+from facekit.text import wrap
 
 __all__ = ["confusion_matrix", "per_class_accuracy", "group_accuracy", "most_wrong", "reliability",
            "Reliability", "Evaluation", "evaluate", "predict"]
@@ -131,6 +132,8 @@ class Evaluation:
                 for i, j in zip(*np.unravel_index(order, off.shape)) if off[i, j] > 0]
 
     def __str__(self) -> str:
+        """A summary, each line at most `facekit.text.WIDTH` characters (longer ones wrapped on
+        word boundaries, continuation lines indented)."""
         n = int(self.confusion.sum())
         lines = [f"accuracy {self.accuracy:.3f} on {n} images; calibration error (ECE) "
                  f"{self.calibration.ece:.3f}"]
@@ -143,7 +146,7 @@ class Evaluation:
                          + f"; spread {spread:.2f}")
         confused = ", ".join(f"{t} -> {p} ({m})" for t, p, m in self.most_confused())
         lines.append(f"most confused: {confused or 'none'}")
-        return "\n".join(lines)
+        return wrap("\n".join(lines))
 
 
 def evaluate(model: keras.Model, ds: Dataset, batch_size: int = 64) -> Evaluation:

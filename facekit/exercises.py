@@ -16,6 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.text import wrap
+
 __all__ = ["Feedback", "check_to_model_input", "check_loss_at_init", "check_question_network",
            "check_first_dying_layer", "check_one_change", "check_best_epoch", "check_augmentation",
            "check_augmentation_block"]
@@ -23,13 +25,15 @@ __all__ = ["Feedback", "check_to_model_input", "check_loss_at_init", "check_ques
 
 @dataclass
 class Feedback:
-    """A checker's reply: ``ok`` and a message (a hint when not ok)."""
+    """A checker's reply: ``ok`` and a message (a hint when not ok). Shown as ``correct: ...`` or
+    ``not yet: ...``, wrapped to the notebook's width under the message."""
 
     ok: bool
     message: str
 
     def __repr__(self) -> str:
-        return ("correct: " if self.ok else "not yet: ") + self.message
+        head = "correct: " if self.ok else "not yet: "
+        return wrap(head + self.message, indent=len(head))
 
     def __bool__(self) -> bool:
         return self.ok

@@ -50,7 +50,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("dropout", "+ Dropout(0.5) before the classifier", {"dropout": 0.5}),
     Recipe("weight_decay", "+ L2 weight decay 1e-3 on every kernel", {"weight_decay": 1e-3}),
     Recipe("batch_norm", "+ BatchNorm after every conv", {"batch_norm": True}),
-    Recipe("gap", "GlobalAveragePooling -> Dense(8) instead of Flatten -> Dense(512)", {"head": "gap"}),
+    Recipe("global_pool", "GlobalAveragePooling -> Dense(8) instead of Flatten -> Dense(512)",
+           {"head": "gap"}),
     Recipe("more_data", "the answer's network on 14x more training images (15 epochs)",
            more_data=True, epochs=15),
     Recipe("improved", "augmentation + 4th conv block + Dropout + weight decay, no Dense(512), "

@@ -13,6 +13,8 @@ from typing import Any
 import keras
 from keras import layers
 
+from facekit.text import ROOM, wrap
+
 __all__ = ["question_model", "answer_model", "improved_model", "augmentation", "question_variant",
            "VARIANTS", "question_min_size", "compile_like_question"]
 
@@ -91,9 +93,9 @@ def question_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes:
     need = question_min_size(tuple(blocks), padding, 2, first_kernel)
     if min(h, w) < need:
         n_conv = sum(blocks)
-        raise ValueError(
+        raise ValueError(wrap(
             f"input {h}x{w} is too small for question_model: it needs at least {need}x{need} "
-            f"({n_conv} {padding} 2x2 convs and {len(blocks)} poolings)")
+            f"({n_conv} {padding} 2x2 convs and {len(blocks)} poolings)", room=ROOM))
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
@@ -256,5 +258,5 @@ def same_architecture(mine: keras.Model, reference: keras.Model, name: str | Non
                                  f"{name}'s {y[0]} {y[1]} ({y[2]:,} parameters)")
     if len(a) != len(b):
         raise AssertionError(f"yours has {len(a)} layers, {name} has {len(b)}")
-    return (f"same {len(a)} layers (types and output shapes) and the same "
-            f"{mine.count_params():,} parameters as {name}")
+    return wrap(f"same {len(a)} layers (types and output shapes) and the same "
+                f"{mine.count_params():,} parameters as {name}")

@@ -15,7 +15,17 @@ import numpy as np
 from facekit.data import Dataset
 from facekit.diagnose.checks import Check
 from facekit.live import LivePlot
-from facekit.style import REF, STYLES, current_style, figure, scaled_font, scaled_line, subplots, use_style
+from facekit.style import (
+    NOTEBOOK_INCHES,
+    REF,
+    STYLES,
+    current_style,
+    figure,
+    scaled_font,
+    scaled_line,
+    subplots,
+    use_style,
+)
 
 if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs runs here
     from matplotlib.axes import Axes
@@ -60,7 +70,7 @@ def show_batch(images: np.ndarray, labels: Sequence[int] | None = None,
     images = np.asarray(images)[:n]
     cols = min(8, len(images))
     rows = math.ceil(len(images) / cols)
-    fig, axes = subplots(rows, cols, figsize=(1.5 * cols, 1.7 * rows + 0.4), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.4 * cols, 1.7 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
@@ -82,7 +92,7 @@ def show_bgr_rgb(images: np.ndarray, labels: Sequence[int] | None = None,
     """OpenCV-ordered (BGR) images in the top row as matplotlib shows them — red and blue swapped —
     and the same images flipped to RGB below, so the colour change reads at a glance."""
     images = np.asarray(images)[:n]
-    fig, axes = subplots(2, len(images), figsize=(1.5 * len(images), 3.9), squeeze=False)
+    fig, axes = subplots(2, len(images), figsize=(1.4 * len(images), 3.9), squeeze=False)
     for row, (imgs, name) in enumerate(((images, "BGR, shown as RGB"),
                                         (images[..., ::-1], "flipped to RGB"))):
         for i, ax in enumerate(axes[row]):
@@ -203,17 +213,17 @@ def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
     """fastai's "colorful dimension": for each layer, the histogram of its non-zero activations
     (y: value, colour: share of the layer's activations in that bin, log scale, one colorbar) at every
     record (x: batch); the share of exact zeros is the white line on the right axis (0-1) of every
-    panel. Panels in a row share their y-scale. Takes an `ActivationStats` callback after training."""
+    panel. Panels in a row share their y-scale, so only the first panel of a row labels it (and only
+    the last labels the 0-1 axis). Takes an `ActivationStats` callback after training."""
     from matplotlib.colors import LogNorm
 
     names = list(layers or stats.hists)
     cols = min(5, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = subplots(rows, cols, figsize=(2.7 * cols + 1.0, 2.6 * rows + 0.5), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(2.05 * cols + 1.0, 2.6 * rows + 0.5), squeeze=False)
     for ax in axes.flat[len(names):]:
         ax.axis("off")
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#1b0f2e")  # empty bins
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#1b0f2e")  # empty bins
     norm = LogNorm(vmin=1e-4, vmax=1)
     image = None
     for r in range(rows):
@@ -232,13 +242,16 @@ def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
                 ax.set_xlabel("batch")
             if c == 0:
                 ax.set_ylabel("activation value")
+            else:
+                ax.tick_params(labelleft=False)  # the row's y-scale, labelled on its first panel
             z = ax.twinx()
             z.plot(stats.steps, [s.zero for s in stats.stats[name]], color="white", lw=scaled_line(1.5))
             z.set_ylim(0, 1)
             z.set_yticks([0, 0.5, 1])
-            z.tick_params(labelsize=scaled_font(7))
             if c == len(row) - 1:
                 z.set_ylabel("exact zeros (white, share)", fontsize=scaled_font(8))
+            else:
+                z.tick_params(labelright=False)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 0.92, 1))
     if image is not None:
@@ -343,7 +356,7 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
     cols = min(4, len(variants))
     rows_n = math.ceil(len(variants) / cols)
     strip_h = 0.32 * len(ablation.rows) + 0.9
-    fig = figure(figsize=(3.1 * cols, 2.5 * rows_n + strip_h + 1.0))
+    fig = figure(figsize=(2.8 * cols, 2.5 * rows_n + strip_h + 1.0))
     grid = fig.add_gridspec(rows_n + 1, cols, height_ratios=[2.5] * rows_n + [strip_h])
     chance = math.log(n_classes)
     first = None
@@ -403,7 +416,7 @@ def plot_mechanism(runs: Sequence[dict], deep: int = 4,
     for r in runs:
         label = f"{r['optimizer'].replace('adam', 'Adam')} lr {r['lr']:g}, " + r["init"].split("_")[0].title()
         groups.setdefault(label, []).append(r)
-    fig, axes = subplots(1, 3, figsize=(13, 3.9))
+    fig, axes = subplots(1, 3, figsize=(NOTEBOOK_INCHES, 3.9))
     panels = (("dead", f"dead channels, last {deep} conv layers", "share of channels (0-1)", False),
               ("bias_mean", f"mean bias, last {deep} conv layers", "bias (activation units)", False),
               ("spread", "logit spread across images", "std of the logits across images (log)", True))
@@ -456,8 +469,8 @@ def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
                      title: str = "calibration: does confidence match accuracy?") -> plt.Figure:
     """Reliability curves (accuracy vs mean confidence per bin) of one or more evaluations, with
     the diagonal of perfect calibration; each point is labelled with the number of images in its bin
-    (a point made of 3 images says little)."""
-    fig, ax = subplots(figsize=(5.6, 4.8))
+    (a point made of 3 images says little). The legend sits below the axes, off the points."""
+    fig, ax = subplots(figsize=(5.6, 5.6))
     ax.plot([0, 1], [0, 1], **REF, label="perfectly calibrated")
     for i, (ev, name) in enumerate(zip(evaluations, labels)):
         st, rel = STYLES[i % len(STYLES)], ev.calibration
@@ -466,11 +479,12 @@ def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
                 ls=st["ls"], label=f"{name} (ECE {rel.ece:.2f}; n = images per bin)")
         for x, y, n in zip(rel.confidence[ok], rel.accuracy[ok], rel.counts[ok]):
             ax.annotate(f"{int(n)}", (x, y), textcoords="offset points", xytext=(4, -10 if i else 5),
-                        fontsize=scaled_font(7), color=st["color"])
+                        fontsize=scaled_font(8), color=st["color"])
     ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top class (bin mean)",
            ylabel="accuracy in the bin (fraction correct)", title=title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=scaled_font(8), loc="upper left")
+    ax.legend(fontsize=scaled_font(8), loc="upper center", bbox_to_anchor=(0.5, -0.13),
+              frameon=False)  # below the axes: never over a point (a bin of 1 image sits at 0 or 1)
     fig.tight_layout()
     return fig
 
@@ -480,7 +494,8 @@ def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str]
     """Accuracy within each group of every attribute (one panel per attribute), side by side
     for several evaluations; the overall accuracy drawn as a line."""
     keys = list(evaluations[0].groups)
-    fig, axes = subplots(1, max(len(keys), 1), figsize=(4.4 * max(len(keys), 1), 3.6), squeeze=False)
+    n = max(len(keys), 1)
+    fig, axes = subplots(1, n, figsize=(min(4.4 * n, NOTEBOOK_INCHES), 3.6), squeeze=False)
     width = 0.8 / len(evaluations)
     for ax, key in zip(axes[0], keys):
         groups = list(evaluations[0].groups[key])
@@ -505,18 +520,19 @@ def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str]
 
 def show_most_wrong(ds: Dataset, evaluation: Evaluation, k: int = 8,
                     title: str = "the most confident mistakes") -> plt.Figure:
-    """The ``k`` images the model gets most wrong, each titled true -> predicted (confidence)."""
+    """The ``k`` images the model gets most wrong, each titled with its true class, ``-> predicted
+    class`` and the confidence, one to a line."""
     idx = evaluation.most_wrong(k)
     cols = max(min(8, len(idx)), 1)
     rows = max(math.ceil(len(idx) / cols), 1)
-    fig, axes = subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows + 0.6), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.4 * cols, 2.15 * rows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, i in zip(axes.flat, idx):
         p = evaluation.probs[i]
         ax.imshow(ds.images[i])
-        ax.set_title(f"{ds.class_names[ds.labels[i]]}\n-> {ds.class_names[p.argmax()]} "
-                     f"({p.max():.0%})", fontsize=scaled_font(7))
+        ax.set_title(f"{ds.class_names[ds.labels[i]]}\n-> {ds.class_names[p.argmax()]}\n({p.max():.0%})",
+                     fontsize=scaled_font(8))
     fig.suptitle(title + (" (none: no mistakes)" if not len(idx) else
                           "\neach image: true class -> predicted class (confidence)"))
     fig.tight_layout()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from facekit.data import Dataset, load
+from facekit.text import WIDTH, wrap
 
 __all__ = ["Profile", "Regime", "PROFILES", "get_profile", "setup", "load_profile_data"]
 
@@ -53,12 +54,14 @@ class Profile:
     def input_shape(self) -> tuple[int, int, int]:
         return (self.size, self.size, 3)
 
-    def describe(self) -> str:
-        return (f"profile {self.name!r}: {self.size}x{self.size} px, {self.per_class} images/class, "
+    def describe(self, width: int | None = WIDTH) -> str:
+        """The profile's sizes in words, wrapped to ``width`` (None: one line)."""
+        text = (f"profile {self.name!r}: {self.size}x{self.size} px, {self.per_class} images/class, "
                 f"question net {self.filters} filters x {self.epochs} epochs, answer net "
                 f"{self.answer_epochs} epochs, batch {self.batch_size}, seeds {list(self.seeds)}; "
                 f"chapter 05: {self.regime.size} px, {self.regime.per_class} training images/class, "
                 f"answer net {self.regime.answer_epochs} epochs, improved net up to {self.regime.epochs}")
+        return wrap(text, width) if width else text
 
 
 PROFILES: dict[str, Profile] = {
@@ -106,8 +109,8 @@ def setup(profile: str | Profile | None = None, seed: int = 0, verbose: bool = T
     set_seed(seed)
     if verbose:
         devices = ", ".join(d.device_type for d in tf.config.list_physical_devices())
-        print(f"facekit {facekit.__version__}, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
-              f"devices: {devices}")
+        print(wrap(f"facekit {facekit.__version__}, TensorFlow {tf.__version__}, Keras {keras.__version__}; "
+                   f"devices: {devices}"))
         print(prof.describe())
     return prof
 

@@ -23,6 +23,7 @@ from facekit.diagnose import Report, doctor
 from facekit.generalize import Comparison, RunResult, load_regime, run_recipe
 from facekit.models import answer_model, question_model
 from facekit.profiles import Profile, get_profile, load_profile_data
+from facekit.text import WIDTH, wrap
 from facekit.train import History, fit, label_callbacks
 
 __all__ = ["StoryResult", "run_story", "reproduce", "diagnose", "fix", "beyond", "write_figures"]
@@ -210,7 +211,7 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
     if seed:
         prof = get_profile(prof, seeds=tuple(seed + s for s in prof.seeds))
     Path(out).mkdir(parents=True, exist_ok=True)
-    say(f"facekit story - {prof.describe()}")
+    say(wrap(f"facekit story - {prof.describe(None)}"))
     train, val = load_profile_data(prof, data, seed)
     result = StoryResult(prof, train)
     say(f"data: {len(train)} train / {len(val)} validation images, {train.n_classes} classes "
@@ -225,7 +226,7 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
 
     say("\n2. the doctor, on the first stuck question run (facekit.diagnose.doctor)")
     result.report = diagnose(runs, train, val)
-    say("\n".join("   " + line for line in str(result.report).splitlines()))
+    say("\n".join("   " + line for line in result.report.text(WIDTH - 3).splitlines()))
 
     s = prof.seeds[0]
     say(f"\n3. the answer's network (16/32/64 filters, padding='same', Dense 512), "
@@ -243,6 +244,6 @@ def run_story(profile: str | Profile | None = None, data: str = "synthetic", see
     result.figures = write_figures(result, out)
     result.seconds = time.perf_counter() - t0
     say("\n" + result.table())
-    say("\nverdict: " + result.verdict())
+    say(wrap("\nverdict: " + result.verdict()))
     say(f"\nfigures: {', '.join(str(p) for p in result.figures)}  ({result.seconds:.0f} s in all)")
     return result

@@ -9,7 +9,17 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-__all__ = ["use_style", "current_style", "STYLES", "REF", "scaled_font", "scaled_line", "subplots", "figure"]
+__all__ = ["use_style", "current_style", "STYLES", "REF", "scaled_font", "scaled_line", "subplots", "figure",
+           "INLINE_DPI", "NOTEBOOK_PX", "NOTEBOOK_INCHES", "MIN_FONT"]
+
+# What a student sees: JupyterLab shows a figure saved at the inline backend's 100 dpi (tight
+# bounding box), scaled down to the notebook's width - about 1150 px in a 1600 px window. A default-
+# style figure at most NOTEBOOK_INCHES wide is shown at its own size, so its smallest text, MIN_FONT
+# points, reads as MIN_FONT points (tests/test_plots.py renders the figures and checks both).
+INLINE_DPI = 100
+NOTEBOOK_PX = 1150
+NOTEBOOK_INCHES = 11.2  # under NOTEBOOK_PX / INLINE_DPI: room for what a tight bounding box adds
+MIN_FONT = 8
 
 # Greyscale-safe: distinct line styles and markers, not only colours.
 STYLES: list[dict[str, Any]] = [

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from facekit.data import Dataset
+from facekit.text import wrap
 
 __all__ = ["set_seed", "fit", "History", "at_chance", "sits_at_chance", "stuck_at_chance", "as_arrays",
            "make_tf_dataset", "predict", "DataLike", "CHANCE_TOL", "check_data", "guessing"]
@@ -221,9 +222,9 @@ class _BatchRecorder(keras.callbacks.Callback):
     def _stop(self, why: str) -> None:
         self.h.non_finite = f"epoch {len(self.h.epochs) + 1}: {why}"
         self.model.stop_training = True
-        print(f"fit stopped ({self.h.label}): {self.h.non_finite}. NaN or infinity in training - check "
-              "the inputs for NaN and try a lower learning rate; a loss near ln C after this is "
-              "not a network stuck at chance.", flush=True)
+        print(wrap(f"fit stopped ({self.h.label}): {self.h.non_finite}. NaN or infinity in training - "
+                   "check the inputs for NaN and try a lower learning rate; a loss near ln C after this "
+                   "is not a network stuck at chance."), flush=True)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
@@ -304,8 +305,8 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
         val_ds = make_tf_dataset(*as_arrays(val), batch_size)
     key = (_fingerprint(model), id(train), id(val), epochs, batch_size, seed, shuffle)
     if reuse and (hit := _reused(key, train, val, model, callbacks or [])) is not None:
-        print(f"{history.label}: reused the run made earlier in this session "
-              "(same network, initial weights, data and settings)")
+        print(wrap(f"{history.label}: reused the run made earlier in this session "
+                   "(same network, initial weights, data and settings)"))
         return hit
     recorder = _BatchRecorder(history, len(x), batch_size, verbose,
                               as_arrays(val)[0] if val is not None and val_ds is not None else None)

@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "facekit"
 # The layer of each module (prefix match, longest first): a module may import only its own layer
 # (inside its own package) or lower layers.
 LAYERS: dict[str, float] = {
+    "facekit.text": -1,  # wraps what every module prints to the notebook's width
     "facekit.data": 0, "facekit.synthetic": 1,
     "facekit.models": 1, "facekit.train": 1,
     "facekit.profiles": 2, "facekit.evaluate": 2, "facekit.style": 2,

@@ -78,3 +78,21 @@ def test_evaluation_summary_names_the_weakest_class_and_confusions():
     assert ev.accuracy == 0.5 and ev.per_class == {"a": 0.5, "b": 0.5}
     assert ev.most_confused() == [("b", "a", 1), ("a", "b", 1)]
     assert "accuracy 0.500 on 4 images" in str(ev)
+
+
+def test_evaluation_summary_wraps_long_lines_on_word_boundaries():
+    # chapter 05's line: three confusions between "+glasses" classes run past 100 characters
+    names = ("bald+glasses", "long+glasses", "mohawk+glasses", "short+glasses")
+    labels = np.array([1] * 7 + [3] * 6 + [2] * 5)
+    pred = np.array([3] * 7 + [0] * 6 + [0] * 5)
+    probs = np.eye(4)[pred]
+    ev = Evaluation(names, probs, labels, confusion_matrix(labels, pred, 4), {}, reliability(probs, labels))
+    one_line = ("most confused: long+glasses -> short+glasses (7), short+glasses -> bald+glasses (6), "
+                "mohawk+glasses -> bald+glasses (5)")
+    assert len(one_line) > 100
+    lines = str(ev).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("most confused:"))
+    wrapped = lines[start:]
+    assert len(wrapped) == 2 and all(len(line) <= 100 for line in lines)
+    assert wrapped[1].startswith("  ")  # the continuation is indented (facekit.text.wrap's hang)
+    assert " ".join(line.strip() for line in wrapped) == one_line  # broken at spaces only

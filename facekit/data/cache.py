@@ -21,6 +21,7 @@ from typing import BinaryIO
 import numpy as np
 
 from facekit.data.dataset import Dataset
+from facekit.text import ROOM, wrap
 
 __all__ = ["CacheError", "save_cache", "load_cache", "save_pickle", "load_pickle", "CACHE_VERSION"]
 
@@ -198,8 +199,9 @@ def load_pickle(folder: str | os.PathLike = ".", *, trust: bool = False,
     """
     folder = Path(folder)
     if trust is not True:  # not truthiness: trust="no" must not run the payload
-        raise PermissionError(f"{folder}: loading a pickle runs code stored in it; pass trust=True "
-                              "only for X.pickle/y.pickle you made yourself (or use load_cache)")
+        raise PermissionError(f"{folder}: " + wrap("loading a pickle runs code stored in it; pass "
+                                                    "trust=True only for X.pickle/y.pickle you made "
+                                                    "yourself (or use load_cache)", room=ROOM))
     with open(folder / "X.pickle", "rb") as f:
         x = pickle.load(f)  # noqa: S301 - the caller vouched for the file
     with open(folder / "y.pickle", "rb") as f:

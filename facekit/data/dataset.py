@@ -1,5 +1,6 @@
 """`Dataset`: the one data type of the house (uint8 RGB images, int labels, class names,
-where each image came from, what was skipped and why). Imports nothing of facekit."""
+where each image came from, what was skipped and why). Imports nothing of facekit but
+`facekit.text`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from facekit.text import wrap
 
 __all__ = ["Dataset"]
 
@@ -107,5 +110,5 @@ class Dataset:
         head = f"{self.description}: " if self.description else ""
         skipped = f"; {len(self.skipped)} skipped {self.skipped_summary()}" if self.skipped else ""
         attrs = f"; attributes {sorted(self.attributes)}" if self.attributes else ""
-        return (f"Dataset({head}{n} images {h}x{w} RGB uint8, {self.n_classes} classes "
-                f"[{counts}]{attrs}{skipped})")
+        return wrap(f"Dataset({head}{n} images {h}x{w} RGB uint8, {self.n_classes} classes "
+                    f"[{counts}]{attrs}{skipped})", indent=len("Dataset("))

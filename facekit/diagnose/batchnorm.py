@@ -24,6 +24,7 @@ import numpy as np
 
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import cross_entropy
+from facekit.text import ROOM, wrap
 from facekit.train import DataLike, as_arrays, guessing
 
 __all__ = ["batchnorm_layers", "recalibrate_batchnorm", "Recalibration", "PreciseBatchNorm", "mode_gap",
@@ -117,8 +118,8 @@ class Recalibration:
     def __str__(self) -> str:
         if not self.layers:
             return "no BatchNormalization layer: nothing to recalibrate"
-        return (f"recalibrated the moving statistics of {self.layers} BatchNormalization layers "
-                f"on {self.images} images ({self.batches} batches)")
+        return wrap(f"recalibrated the moving statistics of {self.layers} BatchNormalization layers "
+                    f"on {self.images} images ({self.batches} batches)")
 
 
 def recalibrate_batchnorm(model: keras.Model, data: DataLike | np.ndarray, batch_size: int = 32,
@@ -175,9 +176,10 @@ class ModeGap:
 
     def __str__(self) -> str:
         b, i = self.batch, self.inference
-        return (f"on {self.n} images: batch statistics accuracy {b['accuracy']:.2f}, loss {b['loss']:.3f}, "
-                f"{_classes(b['classes'])} predicted; inference mode accuracy {i['accuracy']:.2f}, loss "
-                f"{i['loss']:.3f}, {_classes(i['classes'])} predicted")
+        return wrap(f"on {self.n} images: batch statistics accuracy {b['accuracy']:.2f}, loss "
+                    f"{b['loss']:.3f}, {_classes(b['classes'])} predicted; inference mode accuracy "
+                    f"{i['accuracy']:.2f}, loss {i['loss']:.3f}, {_classes(i['classes'])} predicted",
+                    room=ROOM)
 
 
 def _classes(n: float) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from facekit.diagnose.probes import activation_layers, layer_of, layer_stats, outputs_are_probs, probe_model
+from facekit.text import wrap
 from facekit.train import CHANCE_TOL, sits_at_chance
 
 __all__ = ["ActivationStats", "GradientStats", "ChanceAlarm"]
@@ -159,11 +160,12 @@ class ChanceAlarm(keras.callbacks.Callback):
             return
         self.guessing = epoch + 1
         if self.verbose:
-            print(f"ChanceAlarm: the training loss is below ln {c} but val_accuracy has stayed at "
-                  f"chance ({1 / c:.3f} +/- 0.05) for {self.patience} epochs - in inference mode the "
-                  "network still guesses. With BatchNormalization, its moving statistics may not fit "
-                  "the network: facekit.diagnose.doctor(model, train, val=val) compares the two modes "
-                  "(the 'inference mode' check) and measures recalibrate_batchnorm on a copy.", flush=True)
+            print(wrap(f"ChanceAlarm: the training loss is below ln {c} but val_accuracy has stayed at "
+                       f"chance ({1 / c:.3f} +/- 0.05) for {self.patience} epochs - in inference mode the "
+                       "network still guesses. With BatchNormalization, its moving statistics may not fit "
+                       "the network: facekit.diagnose.doctor(model, train, val=val) compares the two "
+                       "modes (the 'inference mode' check) and measures recalibrate_batchnorm on a copy."),
+                  flush=True)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         c = int(self.model.output_shape[-1])
@@ -176,10 +178,11 @@ class ChanceAlarm(keras.callbacks.Callback):
             return
         self.fired, self.fired_epoch = True, epoch + 1
         if self.verbose:
-            print(f"ChanceAlarm: the loss has stayed at ln {c} = {math.log(c):.3f} (+/- {2 * self.eps:g}) "
-                  f"for {self.patience} epochs - the network predicts the same thing for every "
-                  "image. Next: facekit.diagnose.doctor(model, data, trials=True) measures where the "
-                  "signal dies and tries each fix (BatchNorm, fewer layers, a lower learning rate, "
-                  "He init) on a copy before suggesting it.", flush=True)
+            print(wrap(f"ChanceAlarm: the loss has stayed at ln {c} = {math.log(c):.3f} "
+                       f"(+/- {2 * self.eps:g}) for {self.patience} epochs - the network predicts the "
+                       "same thing for every image. Next: facekit.diagnose.doctor(model, data, "
+                       "trials=True) measures where the signal dies and tries each fix (BatchNorm, fewer "
+                       "layers, a lower learning rate, He init) on a copy before suggesting it."),
+                  flush=True)
         if self.stop:
             self.model.stop_training = True

@@ -27,6 +27,7 @@ from facekit.diagnose.probes import (
     probe_model,
     sample,
 )
+from facekit.text import ROOM, wrap
 from facekit.train import DataLike, as_arrays
 
 __all__ = ["Check", "loss_at_init", "output_sensitivity", "input_baseline", "activation_report",
@@ -42,8 +43,15 @@ class Check:
     verdict: str
     values: dict = field(default_factory=dict)
 
-    def __str__(self) -> str:
+    @property
+    def line(self) -> str:
+        """``[ok] name: verdict`` (or ``[!!]``) on one line, unwrapped."""
         return f"[{'ok' if self.ok else '!!'}] {self.name}: {self.verdict}"
+
+    def __str__(self) -> str:
+        """`line` wrapped to `facekit.text.WIDTH`, the first line leaving room for a label printed
+        before it (``print("question net:", check)``)."""
+        return wrap(self.line, room=ROOM)
 
 
 def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:

@@ -12,6 +12,7 @@ from facekit.diagnose.batchnorm import held_out_check, mode_check
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import ensure_built, sample
 from facekit.diagnose.trials import Trial, learning_rate, try_fixes
+from facekit.text import WIDTH, wrap
 from facekit.train import DataLike, as_arrays, check_data
 
 __all__ = ["Report", "doctor", "RULE_ORDER"]
@@ -36,11 +37,17 @@ class Report:
     def __getitem__(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
 
-    def __str__(self) -> str:
+    def text(self, width: int = WIDTH, checks: bool = True) -> str:
+        """The report as printed, every line at most ``width`` characters (`facekit.text.wrap`):
+        a long check or suggestion goes on under its text, so the ``[ok]``/``[!!]`` column and the
+        numbers stay readable. ``checks=False`` leaves the checks out (the trials and the ranking
+        only, for a report whose checks were printed already)."""
         lines = [f"facekit doctor - {self.model_name}: "
-                 + ("healthy" if self.ok else f"{sum(not c.ok for c in self.checks)} check(s) failed")]
-        lines += [f"  {c}" for c in self.checks]
-        if self.dying_layers:
+                 + ("healthy" if self.ok else f"{sum(not c.ok for c in self.checks)} check(s) failed")
+                 + ("" if checks else " (the checks as printed before)")]
+        if checks:
+            lines += [f"  {c.line}" for c in self.checks]
+        if checks and self.dying_layers:
             lines.append(f"  the signal dies in: {', '.join(self.dying_layers)}")
         if self.trials:
             steps = max(len(t.losses) for t in self.trials)
@@ -53,7 +60,10 @@ class Report:
             lines.append("  try, in this order" + (ranked if self.trials
                                                    else ":"))
             lines += [f"    {i}. {s}" for i, s in enumerate(self.suggestions, 1)]
-        return "\n".join(lines)
+        return wrap("\n".join(lines), width)
+
+    def __str__(self) -> str:
+        return self.text()
 
     @property
     def top_fix(self) -> str | None:

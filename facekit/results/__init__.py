@@ -48,3 +48,21 @@ def first_epoch(runs: list[dict], lr: float, init: str = "glorot_uniform", optim
             "bias": median(sum(b["bias_mean"][-deep:]) / deep for b in last),
             "spread": (median(b["spread"] for b in first), median(b["spread"] for b in last)),
             "step": median(u for r in rs for b in r["batches"][1:] for u in b["update"][:-1])}
+
+
+def first_epoch_table(rows: dict[str, dict]) -> str:
+    """`first_epoch` results side by side, one configuration a row (``{label: first_epoch(...)}``),
+    its columns narrow enough for a notebook (`facekit.text.WIDTH`): medians over seeds of the deep
+    layers' dead share and the logit spread (each at init -> after the first epoch), the deep
+    layers' mean bias after it and Adam's relative step."""
+    w = max([18, *map(len, rows)])
+    lines = [f"{'':{w}s} {'seeds':>5s}  {'deep dead':15s}  {'deep bias':>9s}  {'logit spread':18s}  "
+             f"{'step':>8s}",
+             f"{'':{w}s} {'':5s}  {'init -> 1 epoch':15s}  {'':9s}  {'init -> 1 epoch':18s}  "
+             f"{'|dW|/|W|':>8s}"]
+    for name, t in rows.items():
+        dead = f"{t['dead'][0]:.0%} -> {t['dead'][1]:.0%}"
+        spread = f"{t['spread'][0]:.1e} -> {t['spread'][1]:.1e}"
+        lines.append(f"{name:{w}s} {t['seeds']:5d}  {dead:15s}  {t['bias']:9.5f}  {spread:18s}  "
+                     f"{t['step']:8.1e}")
+    return "\n".join(line.rstrip() for line in lines)
