@@ -4,7 +4,7 @@
     python -m benchmarks.ablation --table          # rebuild the .md from the jsonl
 
 Every variant (`facekit.models.VARIANTS`) is the question's network with one change, built with the
-seed's initial weights and trained on the profile's data exactly as chapter 03's `ablate` does
+seed's initial weights and trained on the profile's data exactly as chapter 04's `ablate` does
 (`facekit.ablation.train_variant`: batch 16, Adam 1e-3 unless the change is the learning rate), for
 up to ``--epochs`` epochs, stopped once the outcome is certain (`facekit.ablation.StopWhenCertain`).
 Four outcomes (`facekit.ablation.classify`), judged as the student saw the run - on the held-out

@@ -1,4 +1,4 @@
-"""Chapter 05's comparison: every recipe of `facekit.generalize` over several seeds, in the regime
+"""Chapter 06's comparison: every recipe of `facekit.generalize` over several seeds, in the regime
 where the answer's network memorises (64 px, difficulty 1.0, 50 training images a class,
 validation and test 25 a class each).
 

@@ -58,6 +58,11 @@ def readme_block(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _count(n: int) -> str:
+    words = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+    return words[n - 1] if 0 < n <= len(words) else str(n)
+
+
 def notebooks_table(data: dict) -> str:
     def exercises(p: str) -> float | None:
         vals = [v for k, v in data.get(p, {}).items() if k.startswith("exercises/")]
@@ -67,8 +72,8 @@ def notebooks_table(data: dict) -> str:
     for n in chapters():
         times = " | ".join(human(_time(data, p, n.name)) for p in PROFILES)
         rows.append(f"| [`{n.stem}`]({n.name}) | {times} |")
-    rows.append("| all five | " + " | ".join(human(sum(_time(data, p, n.name) or 0 for n in chapters()))
-                                           for p in PROFILES) + " |")
+    totals = " | ".join(human(sum(_time(data, p, n.name) or 0 for n in chapters())) for p in PROFILES)
+    rows.append(f"| all {_count(len(chapters()))} | {totals} |")
     rows.append("| [`exercises/`](exercises/) (5 blanks + 5 solutions) | "
                 + " | ".join(human(exercises(p)) for p in PROFILES) + " |")
     return "\n".join(rows)

@@ -1,7 +1,7 @@
 """facekit: "My CNN seems to be randomly guessing" — reproduce, diagnose and fix it.
 
 Modules: data (loading, caches), synthetic (built-in faces), models, train, diagnose
-(+ callbacks), generalize (chapter 05's recipes), evaluate, plots, profiles, story, exercises,
+(+ callbacks), generalize (chapter 06's recipes), evaluate, plots, profiles, story, exercises,
 results (the committed measurements the chapters read), text (the width every printed line
 fits), cli. Import what you need:
 ``from facekit.data import load_folder``.

@@ -265,13 +265,13 @@ def check_one_change(change: dict[str, Any], profile: str = "ci", epochs: int | 
                "optimizer": "the gradients reaching the early layers are tiny whatever the optimizer",
                }.get(key, "the signal still vanishes before it reaches the output")
         return Feedback(False, f"with {key}={value!r} the loss still sits at ln 8 after {len(h.epochs)} "
-                               f"epochs: {why}. Chapter 3's doctor ranked its suggestions: try one of those")
+                               f"epochs: {why}. Chapter 4's doctor ranked its suggestions: try one of those")
     return Feedback(True, f"with {key}={value!r} the network is no longer stuck: its loss leaves ln 8 on "
                           "a seed where the question's network stays there (whether it then learns - "
-                          "held-out accuracy in inference mode - is chapter 3's section 10)")
+                          "held-out accuracy in inference mode - is chapter 4's section 4)")
 
 
-# --- chapter 4: a callback that remembers the best epoch ------------------------------------------
+# --- chapter 5: a callback that remembers the best epoch ------------------------------------------
 
 _EPOCH_LOGS = ({"loss": 2.0, "val_loss": 1.00}, {"loss": 1.5, "val_loss": 0.80},
                {"loss": 1.0, "val_loss": 0.70}, {"loss": 0.6, "val_loss": 0.90},
@@ -320,7 +320,7 @@ def check_best_epoch(callback_class: type) -> Feedback:
                            "with the best so far")
 
 
-# --- chapter 5: augmentation ------------------------------------------------------------------
+# --- chapter 6: augmentation ------------------------------------------------------------------
 
 def check_augmentation(model: keras.Model, image_size: int = 64) -> Feedback:
     """``model`` must contain augmentation layers (keras.layers.Random*) that change the images in

@@ -83,7 +83,7 @@ def regime_data(train_per_class: int = 50, held_per_class: int = 25, size: int =
 
 
 def load_regime(profile: Profile, data: str = "synthetic", seed: int = 0) -> tuple[Dataset, Dataset, Dataset]:
-    """(train, val, test) for chapter 05 from a profile's `facekit.profiles.Regime`: the synthetic
+    """(train, val, test) for chapter 06 from a profile's `facekit.profiles.Regime`: the synthetic
     regime (`regime_data`), or a folder / UTKFace set of ``per_class + 2 * held`` images a class
     at ``size`` px, split at random and stratified into ``held`` a class for validation, as many
     for test, and the rest for training."""
@@ -164,7 +164,7 @@ def run_recipe(recipe: str | Recipe, train: Dataset, val: Dataset, test: Dataset
 
 @dataclass
 class Comparison:
-    """Runs of several recipes over several seeds, with the table chapter 05 and the README show."""
+    """Runs of several recipes over several seeds, with the table chapter 06 and the README show."""
 
     runs: list[RunResult]
     setting: str = ""

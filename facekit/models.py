@@ -133,7 +133,7 @@ def answer_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes: i
     Conv2D(64, 3x3) -> MaxPool -> Flatten -> Dense(512) (no activation, as in the answer) ->
     Dense(n_classes, softmax). 98% of its weights sit in the Flatten -> Dense(512) matrix.
 
-    The keyword arguments are the changes chapter 05 measures one at a time: ``augment`` (True:
+    The keyword arguments are the changes chapter 06 measures one at a time: ``augment`` (True:
     `augmentation`'s random flip/rotation/zoom/translation/contrast layers; or your own Keras layer,
     e.g. a Sequential of ``Random*`` layers; active only in training), ``batch_norm``
     (Conv -> BN -> ReLU, BN momentum ``bn_momentum``), ``head`` ('dense' as in the answer;
@@ -199,7 +199,7 @@ def improved_model(input_shape: tuple[int, int, int] = (64, 64, 3), n_classes: i
     L2 weight decay 1e-4. 149,144 parameters at 64 px (the answer's: 2,126,120). Train it with
     early stopping (`facekit.generalize.early_stopping`). Any keyword of `answer_model` overrides
     a default (BatchNorm and a GlobalAveragePooling head were measured too and did worse here:
-    see chapter 05)."""
+    see chapter 06)."""
     kwargs: dict[str, Any] = dict(filters=(24, 48, 96, 96), augment=True, batch_norm=False, head="flatten",
                   dropout=0.5, weight_decay=1e-4)
     kwargs.update(changes)

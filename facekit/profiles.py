@@ -20,7 +20,7 @@ __all__ = ["Profile", "Regime", "PROFILES", "get_profile", "setup", "load_profil
 
 @dataclass(frozen=True)
 class Regime:
-    """Chapter 05's regime, where the answer's network memorises (`facekit.generalize`):
+    """Chapter 06's regime, where the answer's network memorises (`facekit.generalize`):
     ``per_class`` training images a class at ``size`` px, ``held`` a class each for validation
     and test; the answer's network trains ``answer_epochs``, the improved one up to ``epochs``
     with early stopping after ``patience`` epochs without a better validation loss."""
@@ -48,7 +48,7 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)
     difficulty: float = 0.5
     val_fraction: float = 0.1
-    regime: Regime = field(default_factory=Regime)  # chapter 05 (facekit.generalize)
+    regime: Regime = field(default_factory=Regime)  # chapter 06 (facekit.generalize)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -59,7 +59,7 @@ class Profile:
         text = (f"profile {self.name!r}: {self.size}x{self.size} px, {self.per_class} images/class, "
                 f"question net {self.filters} filters x {self.epochs} epochs, answer net "
                 f"{self.answer_epochs} epochs, batch {self.batch_size}, seeds {list(self.seeds)}; "
-                f"chapter 05: {self.regime.size} px, {self.regime.per_class} training images/class, "
+                f"chapter 06: {self.regime.size} px, {self.regime.per_class} training images/class, "
                 f"answer net {self.regime.answer_epochs} epochs, improved net up to {self.regime.epochs}")
         return wrap(text, width) if width else text
 
@@ -76,7 +76,7 @@ PROFILES: dict[str, Profile] = {
 
 def get_profile(name: str | Profile | None = None, **overrides: Any) -> Profile:
     """The profile called ``name`` (default: ``$FACEKIT_PROFILE``, else ``classroom``), with any
-    field overridden by keyword: ``get_profile("classroom", filters=16)``; chapter 05's fields
+    field overridden by keyword: ``get_profile("classroom", filters=16)``; chapter 06's fields
     with a dict, ``get_profile("ci", regime={"epochs": 10})``. Profiles are frozen: change one
     this way, not by assigning to it."""
     if isinstance(name, Profile):

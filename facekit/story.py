@@ -2,8 +2,8 @@
 diagnosis -> the answer's network (learns, overfits) -> the improved network (generalises) -> a
 verdict; a compact report on stdout and figures on disk.
 
-One function per chapter (`reproduce` 02, `diagnose` 03, `fix` 04, `beyond` 05), used by
-`run_story` and by the chapters themselves where they do the same thing; `write_figures` draws.
+One function per chapter it runs (`reproduce` 02, `diagnose` 04 (the doctor), `fix` 05, `beyond` 06),
+used by `run_story` and by the chapters themselves where they do the same thing; `write_figures` draws.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class StoryResult:
     question: list[History] = field(default_factory=list)
     answer: History | None = None
     report: Report | None = None  # the doctor on the first stuck question run
-    generalize: Comparison | None = None  # chapter 05: answer vs improved net
+    generalize: Comparison | None = None  # chapter 06: answer vs improved net
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -127,7 +127,7 @@ def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, 
 
 def diagnose(runs: dict[int, tuple[keras.Model, History]], train: Dataset,
              val: Dataset | None = None) -> Report:
-    """Chapter 03: the doctor on the first stuck run of `reproduce` (the first run if none is),
+    """Chapter 04: the doctor on the first stuck run of `reproduce` (the first run if none is),
     judged on ``val`` in inference mode when given."""
     model = next((m for m, h in runs.values() if h.stuck), next(iter(runs.values()))[0])
     return doctor(model, train, val=val)
@@ -135,7 +135,7 @@ def diagnose(runs: dict[int, tuple[keras.Model, History]], train: Dataset,
 
 def fix(prof: Profile, train: Dataset, val: Dataset, seed: int = 0,
         verbose: bool = False) -> tuple[keras.Model, History]:
-    """Chapter 04: the answer's network trained for ``prof.answer_epochs``."""
+    """Chapter 05: the answer's network trained for ``prof.answer_epochs``."""
     model = answer_model(prof.input_shape, train.n_classes, seed=seed)
     h = fit(model, train, val, epochs=prof.answer_epochs, batch_size=prof.batch_size, seed=seed,
             label="answer net", verbose=int(verbose))
@@ -146,7 +146,7 @@ def beyond(prof: Profile, train: Dataset, val: Dataset, test: Dataset,
            recipes: tuple[str, ...] = ("answer", "improved"), *, seeds: tuple[int, ...] | None = None,
            keep_model: bool = False, verbose: bool = False,
            callbacks: Sequence[keras.callbacks.Callback] = (), reuse: bool = False) -> Comparison:
-    """Chapter 05: ``recipes`` in the profile's regime (`facekit.profiles.Regime`), each on every
+    """Chapter 06: ``recipes`` in the profile's regime (`facekit.profiles.Regime`), each on every
     seed: the answer's network for ``answer_epochs``, any other recipe up to ``epochs`` with early
     stopping. ``verbose`` prints one line a run; ``callbacks`` (a `facekit.plots.LivePlot`) run in
     every `fit`, labelled by recipe and seed. ``reuse=True`` returns a run made by an earlier call in

@@ -7,9 +7,9 @@ script derives every link from it, so publishing the project elsewhere is a one-
 one run of this script. Idempotent: a second run changes nothing. Each notebook gets a badge cell
 right after its title and, right after its ``parameters`` cell, an install cell that does something
 only on Colab (where facekit is not installed); locally, in CI and on Binder it does nothing.
-Colab gives every notebook its own runtime, so an exercise needs the cell as much as a chapter; there
-it is collapsed. Where a notebook has collapsed cells, one line under the badges says what the dots
-are.
+Colab gives every notebook its own runtime, so an exercise needs the cell as much as a chapter. The
+cell is collapsed everywhere (it is not part of the story), and one line under the badges says what
+the collapsed cells are.
 """
 
 from __future__ import annotations
@@ -44,17 +44,13 @@ def badge_markdown(repo: str, rel: str) -> str:
             f"[![launch Binder](https://mybinder.org/badge_logo.svg)]({binder})")
 
 
-def hint(nb: nbformat.NotebookNode, exercise: bool) -> str:
-    """The line under the badges that says what the collapsed cells are ('' when there are none)."""
+def hint(nb: nbformat.NotebookNode) -> str:
+    """The line under the badges that says what the collapsed cells are."""
     checks = any(c.metadata.get("jupyter", {}).get("source_hidden")
                  and INSTALL_TAG not in c.metadata.get("tags", []) for c in nb.cells)
-    parts = ["the first installs facekit on Colab only"] if exercise else []
-    if checks:
-        who = "the others are" if exercise else "they are"
-        parts.append(f"{who} checks that CI re-runs on every change")
-    if not parts:
-        return ""
-    return "*Cells shown as `•••` are collapsed: click the dots to open one; " + "; ".join(parts) + ".*"
+    others = "; the others are checks that CI re-runs on every change" if checks else ""
+    return ("*Cells shown as `•••` are collapsed: click the dots to open one. The first installs facekit"
+            f" on Colab only{others}.*")
 
 
 def install_source(repo: str) -> str:
@@ -85,7 +81,6 @@ def update(path: Path, repo: str, write: bool = True) -> bool:
     if i is None:
         nb.cells.insert(1, nbformat.v4.new_markdown_cell("", metadata={"tags": [BADGE_TAG]}))
         i = 1
-    exercise = rel.startswith("notebooks/exercises/")
     j = _tagged(nb, INSTALL_TAG)
     if j is None:
         k = _tagged(nb, "parameters")
@@ -96,10 +91,8 @@ def update(path: Path, repo: str, write: bool = True) -> bool:
     if nb.cells[j].source != install_source(repo):
         nb.cells[j].source = install_source(repo)
         nb.cells[j].outputs, nb.cells[j].execution_count = [], None
-    if exercise:
-        nb.cells[j].metadata.setdefault("jupyter", {})["source_hidden"] = True
-    line = hint(nb, exercise)
-    nb.cells[i].source = badge_markdown(repo, rel) + (f"\n\n{line}" if line else "")
+    nb.cells[j].metadata.setdefault("jupyter", {})["source_hidden"] = True
+    nb.cells[i].source = badge_markdown(repo, rel) + "\n\n" + hint(nb)
     if nbformat.writes(nb) == before:
         return False
     if write:

@@ -2,7 +2,7 @@
 
     python notebooks/projector.py                 # classroom profile, every chapter with shown sections
     python notebooks/projector.py 03_diagnose     # one chapter
-    python notebooks/projector.py 03_diagnose --sections 10   # only these shown sections (the rest kept)
+    python notebooks/projector.py 04_remedies --sections 4   # only these shown sections (the rest kept)
 
 The 50-minute plan (docs/lesson_plans.json) runs some sections live; the others are shown. For each
 chapter this runs the setup cells and the shown sections' cells in a fresh kernel with

@@ -81,7 +81,7 @@ def test_evaluation_summary_names_the_weakest_class_and_confusions():
 
 
 def test_evaluation_summary_wraps_long_lines_on_word_boundaries():
-    # chapter 05's line: three confusions between "+glasses" classes run past 100 characters
+    # chapter 06's line: three confusions between "+glasses" classes run past 100 characters
     names = ("bald+glasses", "long+glasses", "mohawk+glasses", "short+glasses")
     labels = np.array([1] * 7 + [3] * 6 + [2] * 5)
     pred = np.array([3] * 7 + [0] * 6 + [0] * 5)

@@ -51,7 +51,7 @@ def test_chapter_01_and_an_exercise_print_nothing_on_stderr_in_a_fresh_kernel(tm
 
 
 def test_the_story_prints_nothing_on_stderr(tmp_path):
-    # Chapter 05's step at 4 images a class makes every predict call a new batch shape, and TF then
+    # Chapter 06's step at 4 images a class makes every predict call a new batch shape, and TF then
     # warns (rightly) about retracing; 16 a class is the smallest that runs like the real story.
     code = textwrap.dedent(f"""
         from facekit.profiles import get_profile

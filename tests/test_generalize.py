@@ -27,7 +27,7 @@ def test_regime_data_three_disjoint_stratified_sets_with_a_fixed_test_set():
 
 
 def test_every_recipe_builds_and_changes_what_it_says():
-    shape = (64, 64, 3)  # chapter 05's size: the improved net has 149,144 parameters, 7% of the answer's
+    shape = (64, 64, 3)  # chapter 06's size: the improved net has 149,144 parameters, 7% of the answer's
     models = {name: build(name, shape, seed=0) for name in RECIPES}
     base = models["answer"].count_params()
     assert models["global_pool"].count_params() < base / 20

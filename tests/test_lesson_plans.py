@@ -66,7 +66,7 @@ def test_a_plan_s_cells_run_in_order_in_a_fresh_kernel(chapter, sections, tmp_pa
 
 
 def test_a_section_that_reads_an_earlier_run_runs_alone(tmp_path):
-    """Chapter 04's section 4 reads section 3's run: alone after the setup cells, it trains it."""
+    """Chapter 05's section 4 reads section 3's run: alone after the setup cells, it trains it."""
     nb = nbformat.read(ROOT / "notebooks" / "05_fix.ipynb", as_version=4)
     nb.cells = [nbformat.v4.new_code_cell(c.source) for c in plan_cells(nb, ["4"])]
     trains = [c for c in nb.cells if "history = fit(model, train, val" in c.source]

@@ -147,7 +147,7 @@ def _check(ok: bool, name: str, verdict: str, **values):
 
 
 def fake_report(trials: bool = True):
-    """A doctor `Report` of chapter 03's length, built from known check results (no model)."""
+    """A doctor `Report` of chapter 04's length, built from known check results (no model)."""
     from facekit.diagnose import Report
     from facekit.diagnose.trials import Trial
 
@@ -267,7 +267,7 @@ def test_profiles_datasets_claims_and_feedback_fit(capsys):
     assert widest(said) <= WIDTH and said.startswith("✗ not in this run: the same classes")
     for fb in (Feedback(True, "with batch_norm=True the network is no longer stuck: its loss leaves ln 8 on "
                               "a seed where the question's network stays there (whether it then learns - "
-                              "held-out accuracy in inference mode - is chapter 3's section 10)"),
+                              "held-out accuracy in inference mode - is chapter 4's section 4)"),
                Feedback(False, "found 0 kinds of Random... layer (none): a face can also be seen turned, "
                                "shifted, closer or in other light; use at least two kinds")):
         shown = repr(fb)

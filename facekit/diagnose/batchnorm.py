@@ -5,7 +5,7 @@ keeps an exponential moving average of them (Keras' momentum 0.99: the last ~100
 inference. A network whose statistics change fast - one leaving the ln C plateau - leaves those
 averages behind, and Dropout before a BatchNorm layer shifts the variance between the two modes
 (Li et al., CVPR 2019). Keras' ``val_accuracy`` and ``evaluate`` run in inference mode, so the
-student's log shows chance while the training-mode accuracy climbs. Chapter 03 section 10 measures it.
+student's log shows chance while the training-mode accuracy climbs. Chapter 04 section 4 measures it.
 
 `recalibrate_batchnorm` re-estimates the moving statistics from data (as PyTorch's
 ``swa_utils.update_bn`` and detectron2's PreciseBN do), `PreciseBatchNorm` does it before each
