@@ -1,0 +1,159 @@
+"""Hostile input, second pass (issue 28): every format sized from its header before decoding, one
+descriptor per file, one save per cache load, folder labels kept, bounded model archives, words
+instead of tracebacks."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import solid, write_rgb
+from facekit.data import load_folder, read_image
+
+
+def tiff_claiming(width: int, height: int) -> bytes:
+    """A tiny little-endian TIFF whose first directory claims ``width`` x ``height`` RGB pixels."""
+    tags = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1),
+            (262, 3, 1, 2), (273, 4, 1, 8), (277, 3, 1, 3), (278, 4, 1, height),
+            (279, 4, 1, width * height * 3)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags) + b"\0" * 4
+    return b"II*\x00" + struct.pack("<I", 8 + 4096) + b"\0" * 4096 + ifd
+
+
+def jpeg_with_comments(rgb: np.ndarray, n: int) -> bytes:
+    """A JPEG of ``rgb`` with ``n`` 64 KB comment segments before its frame header."""
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]))
+    assert ok
+    com = b"\xff\xfe" + struct.pack(">H", 65535) + b"x" * 65533
+    raw = buf.tobytes()
+    return raw[:2] + com * n + raw[2:]
+
+
+def claim_jpeg(raw: bytes, width: int, height: int) -> bytes:
+    """``raw`` with its SOF0 frame header rewritten to claim ``width`` x ``height``."""
+    i = raw.index(b"\xff\xc0")
+    return raw[:i + 5] + struct.pack(">HH", height, width) + raw[i + 9:]
+
+
+def gif_claiming(width: int, height: int) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00" + b"\x3b"
+
+
+@pytest.fixture()
+def cls(tmp_path: Path) -> Path:
+    d = tmp_path / "root" / "cats"
+    d.mkdir(parents=True)
+    write_rgb(d / "good.png", solid((200, 20, 20)))
+    return d
+
+
+def test_a_tiff_bomb_is_refused_from_its_header(cls):
+    (cls / "bomb.tif").write_bytes(tiff_claiming(20000, 20000))
+    ds = load_folder(cls.parent, size=16)
+    assert len(ds) == 1
+    assert "too large: 20000x20000 px by its header" in dict(ds.skipped)[str(cls / "bomb.tif")]
+
+
+def test_a_late_jpeg_frame_header_is_still_found(cls):
+    raw = jpeg_with_comments(solid((1, 2, 3), 20, 20), 3)  # SOF ~196 KB in: past the first 64 KB
+    (cls / "late.jpg").write_bytes(claim_jpeg(raw, 10000, 10000))
+    (cls / "fine.jpg").write_bytes(raw)
+    ds = load_folder(cls.parent, size=16)
+    assert "too large: 10000x10000 px by its header" in dict(ds.skipped)[str(cls / "late.jpg")]
+    assert str(cls / "fine.jpg") in ds.paths
+
+
+@pytest.mark.parametrize("make, name", [(gif_claiming, "bomb.jpg"), (None, "bomb.webp"),
+                                        (None, "bomb.bmp")])
+def test_every_format_is_sized_before_decoding(cls, make, name):
+    from PIL import Image
+
+    if make is None:
+        Image.new("RGB", (200, 300)).save(cls / name)
+        ds = load_folder(cls.parent, size=16, max_pixels=200 * 300 - 1)
+        assert "too large: 200x300 px by its header" in dict(ds.skipped)[str(cls / name)]
+    else:
+        (cls / name).write_bytes(make(20000, 20000))
+        ds = load_folder(cls.parent, size=16)
+        assert "too large: 20000x20000 px by its header" in dict(ds.skipped)[str(cls / name)]
+
+
+def test_tiff_and_gif_that_are_fine_still_load(cls):
+    from PIL import Image
+
+    Image.new("RGB", (30, 20), (0, 200, 0)).save(cls / "ok.tif")
+    Image.new("RGB", (30, 20), (0, 0, 200)).save(cls / "ok.gif")
+    img, why = read_image(cls / "ok.tif", 16)
+    assert why == "" and img[0, 0].tolist() == [0, 200, 0]
+    img, why = read_image(cls / "ok.gif", 16)
+    assert why == "" and img.shape == (16, 16, 3)
+
+
+def test_tiff_bombs_under_a_memory_limit_are_called_too_large(cls):
+    for i in range(4):
+        (cls / f"bomb{i}.tif").write_bytes(tiff_claiming(20000, 20000))
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30));"
+            f"from facekit.data import load_folder; ds = load_folder({str(cls.parent)!r}, size=16);"
+            "assert len(ds) == 1 and sum('too large' in w for _, w in ds.skipped) == 4, ds.skipped")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_a_format_with_no_size_in_its_header_is_not_decoded_blind(cls):
+    (cls / "nosof.jpg").write_bytes(b"\xff\xd8\xff\xfe\x00\x04ab\xff\xd9")
+    ds = load_folder(cls.parent, size=16)
+    assert "no image size found in its header" in dict(ds.skipped)[str(cls / "nosof.jpg")]
+
+
+def test_a_fifo_swapped_in_is_checked_on_the_open_descriptor(cls, monkeypatch):
+    import threading
+
+    fifo, real = cls / "pipe.png", os.stat
+    os.mkfifo(fifo)  # the path's stat says "regular file" (as before a swap); the open finds a FIFO
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: real(cls / "good.png") if str(p) == str(fifo)
+                        else real(p, *a, **k))
+    got: list[tuple] = []
+    reader = threading.Thread(target=lambda: got.append(read_image(fifo, 16)), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():  # a blocking open(): release it, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+    assert got and got[0][0] is None and got[0][1] == "not a regular file"
+
+
+def test_a_file_that_grows_after_its_check_is_skipped(cls, monkeypatch):
+    import facekit.data.decode as decode
+
+    real = os.pread
+
+    def grow(fd: int, n: int, offset: int) -> bytes:
+        data = real(fd, n, offset)
+        return data + b"\0" * 10 if n != decode._HEAD else data
+
+    monkeypatch.setattr(decode.os, "pread", grow)
+    img, why = read_image(cls / "good.png", 16)
+    assert img is None and why.startswith("changed while being read")
+
+
+def test_memory_error_while_decoding_skips_only_that_file(cls, monkeypatch):
+    import facekit.data.decode as decode
+
+    write_rgb(cls / "two.png", solid((1, 2, 3)))
+    real = decode.cv2.imdecode
+
+    def imdecode(buf: np.ndarray, flags: int) -> np.ndarray:
+        if len(buf) == (cls / "two.png").stat().st_size:
+            raise MemoryError
+        return real(buf, flags)
+
+    monkeypatch.setattr(decode.cv2, "imdecode", imdecode)
+    ds = load_folder(cls.parent, size=16)
+    assert len(ds) == 1 and "out of memory" in dict(ds.skipped)[str(cls / "two.png")]
