@@ -157,3 +157,69 @@ def test_memory_error_while_decoding_skips_only_that_file(cls, monkeypatch):
     monkeypatch.setattr(decode.cv2, "imdecode", imdecode)
     ds = load_folder(cls.parent, size=16)
     assert len(ds) == 1 and "out of memory" in dict(ds.skipped)[str(cls / "two.png")]
+
+
+# --- caches -------------------------------------------------------------------------------------
+
+def _writer(path: str, value: int, seconds: float) -> None:
+    import time
+
+    from facekit.data import Dataset, save_cache
+
+    ds = Dataset(np.full((64, 16, 16, 3), value, np.uint8), np.full(64, value), ("a", "b"))
+    end = time.monotonic() + seconds
+    save_cache(ds, path)
+    while time.monotonic() < end:
+        save_cache(ds, path)
+
+
+def test_a_mapped_load_never_mixes_two_saves(tmp_path):
+    import multiprocessing as mp
+    import time
+
+    from facekit.data import load_cache
+
+    path = str(tmp_path / "c.npz")
+    _writer(path, 0, 0)
+    ctx = mp.get_context("spawn")
+    writers = [ctx.Process(target=_writer, args=(path, v, 4.0)) for v in (0, 1)]
+    for w in writers:
+        w.start()
+    loads = mixed = 0
+    end = time.monotonic() + 4.0
+    while time.monotonic() < end:
+        ds = load_cache(path, mmap=True)
+        loads += 1
+        mixed += int(ds.images[0, 0, 0, 0]) != int(ds.labels[0])
+    for w in writers:
+        w.join()
+    assert loads > 50 and mixed == 0, (loads, mixed)
+
+
+def test_save_cache_refuses_what_it_cannot_give_back(tmp_path):
+    from facekit.data import Dataset, load_cache, save_cache
+
+    x = np.zeros((2, 4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="attribute 'who' has dtype object"):
+        save_cache(Dataset(x, np.array([0, 1]), ("a", "b"), attributes={"who": np.array([{}, 1], object)}),
+                   tmp_path / "o.npz")
+    with pytest.raises(ValueError, match="NUL character"):
+        save_cache(Dataset(x, np.array([0, 1]), ("a", "a\x00")), tmp_path / "n.npz")
+    assert not list(tmp_path.iterdir())
+    save_cache(Dataset(x, np.array([0, 1]), ("a", "b")), tmp_path / "ok.npz")
+    assert load_cache(tmp_path / "ok.npz").class_names == ("a", "b")
+
+
+def test_an_unreadable_cache_is_called_unreadable_not_damaged(tmp_path, monkeypatch):
+    import facekit.data.cache as cache
+    from facekit.data import Dataset, save_cache
+
+    path = save_cache(Dataset(np.zeros((1, 4, 4, 3), np.uint8), np.array([0]), ("a",)), tmp_path / "c.npz")
+
+    def denied(*a, **k):  # tests may run as root, for whom mode 000 reads fine
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cache, "open", denied, raising=False)
+    with pytest.raises(PermissionError, match="permission denied.*not damaged") as e:
+        cache.load_cache(path)
+    assert "delete" not in str(e.value)
