@@ -223,3 +223,20 @@ def test_an_unreadable_cache_is_called_unreadable_not_damaged(tmp_path, monkeypa
     with pytest.raises(PermissionError, match="permission denied.*not damaged") as e:
         cache.load_cache(path)
     assert "delete" not in str(e.value)
+
+
+# --- layout ---------------------------------------------------------------------------------------
+
+def test_class_folders_win_over_utkface_names_inside_them(tmp_path):
+    from facekit.data import load
+
+    root = tmp_path / "TRAINING"
+    for cls, names in (("happy", ["25_0_1_20170116174525125.jpg", "30_1_0_20170116174525126.jpg"]),
+                       ("sad", ["40_0_2_20170116174525127.jpg"])):
+        (root / cls).mkdir(parents=True)
+        for n in names:
+            write_rgb(root / cls / n, solid((120, 90, 80)), ".jpg")
+    ds = load(root, size=16, per_class=10)
+    assert ds.class_names == ("happy", "sad") and ds.labels.tolist() == [0, 0, 1]
+    assert "UTKFace labels in the file names are ignored" in ds.description
+    assert "ignored" in str(ds)
