@@ -240,3 +240,101 @@ def test_class_folders_win_over_utkface_names_inside_them(tmp_path):
     assert ds.class_names == ("happy", "sad") and ds.labels.tolist() == [0, 0, 1]
     assert "UTKFace labels in the file names are ignored" in ds.description
     assert "ignored" in str(ds)
+
+
+# --- Dataset, fit -------------------------------------------------------------------------------
+
+def test_split_refuses_a_fraction_that_empties_a_class(tmp_path):
+    from facekit.data import Dataset
+
+    ds = Dataset(np.zeros((3, 4, 4, 3), np.uint8), np.array([0, 0, 1]), ("many", "one"))
+    with pytest.raises(ValueError, match="class 'one' has only 1 image"):
+        ds.split(0.99)
+    train, val = ds.split(0.4)  # round(0.4) = 0 for the single image: it trains
+    assert train.class_counts()["one"] == 1
+
+
+def test_a_name_that_is_not_utf8_prints(capsys):
+    from facekit.data import Dataset
+
+    name = os.fsdecode(b"caf\xe9")  # a Latin-1 folder name, as os.listdir gives it
+    ds = Dataset(np.zeros((1, 4, 4, 3), np.uint8), np.array([0]), (name,))
+    text = repr(ds)
+    text.encode("utf-8")  # would raise UnicodeEncodeError, as print() did
+    assert "caf\\udce9=1" in text
+
+
+def test_fit_refuses_images_of_the_wrong_size_before_training():
+    import keras
+
+    from facekit.train import fit
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(2, 3),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = np.zeros((4, 20, 20, 3), np.uint8), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="training images are 20x20x3 but .*Input takes 32x32x3"):
+        fit(model, (x, y), epochs=1)
+    with pytest.raises(ValueError, match="validation images are 20x20x3"):
+        fit(model, (np.zeros((4, 32, 32, 3), np.uint8), y), (x, y), epochs=0)
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_story_data_without_usable_images_or_empty_is_one_line(tmp_path, capsys, monkeypatch):
+    from facekit.cli import main
+
+    (tmp_path / "bad" / "cats").mkdir(parents=True)
+    (tmp_path / "bad" / "cats" / "x.jpg").write_bytes(b"not a jpeg")
+    assert main(["story", "--data", str(tmp_path / "bad"), "--out", str(tmp_path / "o")]) == 2
+    assert "no readable images" in one_line(capsys)
+    assert main(["story", "--data", "", "--out", str(tmp_path / "o")]) == 2
+    assert "--data ''" in one_line(capsys)
+    locked, real = tmp_path / "locked", os.listdir
+    locked.mkdir()
+    (locked / "cats").mkdir()
+
+    def listdir(p="."):  # tests may run as root, for whom mode 000 lists fine
+        if Path(p) == locked:
+            raise PermissionError(13, "Permission denied", str(p))
+        return real(p)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    assert main(["story", "--data", str(locked), "--out", str(tmp_path / "o")]) == 2
+    assert "Permission denied" in one_line(capsys)
+
+
+def test_a_zip_bomb_model_is_refused_before_keras_parses_it(tmp_path, capsys, monkeypatch):
+    import zipfile
+
+    import keras
+
+    from facekit.cli import MAX_CONFIG_BYTES, check_model_archive, main
+
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("config.json", "w") as f:
+        for _ in range(MAX_CONFIG_BYTES // (1 << 20) + 1):
+            f.write(b" " * (1 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    assert "config.json inflates to" in check_model_archive(bomb)
+    monkeypatch.setattr(keras.models, "load_model", lambda *a, **k: pytest.fail("Keras parsed it"))
+    assert main(["doctor", str(bomb), "synthetic"]) == 2
+    assert "not opened: member config.json inflates" in one_line(capsys)
+
+
+def test_doctor_refuses_a_synthetic_sample_too_large_for_memory(tmp_path, capsys):
+    import keras
+
+    from facekit.cli import main
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(8, activation="softmax")])
+    model.save(tmp_path / "m.keras")
+    assert main(["doctor", str(tmp_path / "m.keras"), "synthetic", "--per-class", "10000000"]) == 2
+    assert "GiB of synthetic images" in one_line(capsys)
