@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
 import zipfile
@@ -26,8 +27,16 @@ def _synth(args: argparse.Namespace) -> int:
     try:
         root = write_folder(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,
                             difficulty=args.difficulty, overwrite=args.overwrite)
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            return _fail(f"--out {args.out}: the disk is full ({need / 2 ** 20:,.0f} MiB of pixels "
+                         "asked for); nothing was changed there")
+        return _fail(f"--out {args.out}: {_words(e)}; nothing was changed there")
+    except ValueError as e:
         return _fail(f"--out {args.out}: {e}")
+    except KeyboardInterrupt:
+        print(f"facekit: interrupted; nothing was changed in {args.out}", file=sys.stderr)
+        return 130
     n = 8 * args.n_per_class
     print(f"wrote {n} synthetic faces ({args.size}x{args.size} JPEG, 8 classes x {args.n_per_class}) "
           f"to {root}/<class>/ in {time.perf_counter() - t:.1f} s")

@@ -338,3 +338,39 @@ def test_doctor_refuses_a_synthetic_sample_too_large_for_memory(tmp_path, capsys
     model.save(tmp_path / "m.keras")
     assert main(["doctor", str(tmp_path / "m.keras"), "synthetic", "--per-class", "10000000"]) == 2
     assert "GiB of synthetic images" in one_line(capsys)
+
+
+def _failing_writer(monkeypatch, error: BaseException, after: int) -> None:
+    import facekit.data.synthetic as synthetic
+
+    real, calls = synthetic._write_jpeg, []
+
+    def write(*a) -> None:
+        calls.append(1)
+        if len(calls) > after:
+            raise error
+        real(*a)
+
+    monkeypatch.setattr(synthetic, "_write_jpeg", write)
+
+
+@pytest.mark.parametrize("error, code, words", [
+    (OSError(28, "No space left on device"), 2, "the disk is full"),
+    (KeyboardInterrupt(), 130, "interrupted; nothing was changed"),
+])
+def test_synth_replaces_the_old_set_only_when_the_new_one_is_complete(tmp_path, capsys, monkeypatch,
+                                                                      error, code, words):
+    from facekit.cli import main
+
+    out = tmp_path / "T"
+    args = ["synth", "--out", str(out), "--n-per-class", "2", "--size", "32"]
+    assert main(args) == 0
+    before = sorted((p.relative_to(out), p.read_bytes()) for p in out.rglob("*.jpg"))
+    capsys.readouterr()
+    _failing_writer(monkeypatch, error, after=5)
+    assert main(args + ["--seed", "3", "--overwrite"]) == code
+    assert words in one_line(capsys)
+    assert sorted((p.relative_to(out), p.read_bytes()) for p in out.rglob("*.jpg")) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["T"]  # no partial folder left
+    assert main(["synth", "--out", str(tmp_path / "new"), "--n-per-class", "2", "--size", "32"]) == code
+    assert not (tmp_path / "new").exists()
