@@ -374,3 +374,21 @@ def test_synth_replaces_the_old_set_only_when_the_new_one_is_complete(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["T"]  # no partial folder left
     assert main(["synth", "--out", str(tmp_path / "new"), "--n-per-class", "2", "--size", "32"]) == code
     assert not (tmp_path / "new").exists()
+
+
+def test_stale_partial_files_are_judged_by_the_writers_lock_not_its_pid(tmp_path):
+    import fcntl
+
+    from facekit.data import Dataset, save_cache
+
+    ds = Dataset(np.zeros((1, 4, 4, 3), np.uint8), np.array([0]), ("a",))
+    live = tmp_path / ".c.npz.facekit-partial.999999999.abcd.tmp"  # a PID from another namespace
+    dead = tmp_path / f".c.npz.facekit-partial.{os.getpid()}.efgh.tmp"  # a live PID, reused
+    live.write_bytes(b"being written")
+    dead.write_bytes(b"left by a killed save")
+    with open(live, "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # as the writer holds it
+        save_cache(ds, tmp_path / "c.npz")
+        assert live.exists() and not dead.exists()
+    save_cache(ds, tmp_path / "c.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]

@@ -9,6 +9,7 @@ reading them (ready at once; pages are read when training touches them; their CR
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import struct
@@ -36,15 +37,35 @@ _PARTIAL = ".facekit-partial."  # in the name of a file being written: `.NAME.fa
 
 
 def _clean_stale(path: Path) -> None:
-    """Remove partial files of an earlier save of ``path`` whose writing process is gone (killed)."""
+    """Remove partial files of an earlier save of ``path`` whose writer is gone (killed). A writer
+    holds an exclusive `fcntl.flock` on its partial file, so a lock that can be taken means no one
+    is writing it (a PID says nothing across PID namespaces or after PID reuse)."""
     for old in path.parent.glob(f".{path.name}{_PARTIAL}*.tmp"):
         try:
-            pid = int(old.name[len(f".{path.name}{_PARTIAL}"):].split(".")[0])
-            os.kill(pid, 0)  # still running: leave its file alone
-        except ProcessLookupError:
-            old.unlink(missing_ok=True)
-        except (ValueError, PermissionError, OSError):
+            fd = os.open(old, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
             continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            old.unlink(missing_ok=True)  # locked by us: no writer; a new writer gets a new name
+        except OSError:
+            continue  # locked by a live writer (or not ours to judge)
+        finally:
+            os.close(fd)
+
+
+def _locked_partial(path: Path) -> tuple[int, str]:
+    """A new partial file next to ``path``, flock-ed by this writer; (fd, name)."""
+    while True:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_PARTIAL}{os.getpid()}.",
+                                   suffix=".tmp")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                return fd, tmp  # not removed by a cleaner between mkstemp and flock
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -58,14 +79,14 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     or the new one, never half of one. The file gets the usual permissions (0666 minus the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_PARTIAL}{os.getpid()}.", suffix=".tmp")
+    fd, tmp = _locked_partial(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            os.replace(tmp, path)  # while still locked: no cleaner removes it first
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
