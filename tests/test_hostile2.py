@@ -392,3 +392,16 @@ def test_stale_partial_files_are_judged_by_the_writers_lock_not_its_pid(tmp_path
         assert live.exists() and not dead.exists()
     save_cache(ds, tmp_path / "c.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]
+
+
+def test_pillow_reads_the_size_where_the_parsers_here_find_none(cls, monkeypatch):
+    import facekit.data.decode as decode
+
+    monkeypatch.setattr(decode, "_tiff_size", lambda fd, head: None)
+    (cls / "bomb.tif").write_bytes(tiff_claiming(20000, 20000))
+    img, why = read_image(cls / "bomb.tif", 16)
+    assert img is None and why.startswith("too large: 20000x20000 px by its header")
+    from PIL import Image
+
+    Image.new("RGB", (30, 20), (0, 200, 0)).save(cls / "ok.tif")
+    assert read_image(cls / "ok.tif", 16)[1] == ""

@@ -5,7 +5,6 @@ sorted order with a reason for every file that was not loaded."""
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -90,21 +89,21 @@ def _tiff_size(fd: int, head: bytes) -> tuple[int, int] | None:
     return (found[256], found[257]) if len(found) == 2 else None
 
 
-def _pillow_size(fd: int) -> tuple[int, int] | None:
-    """(width, height) as Pillow reads it from the header (lazily: nothing is decoded)."""
+def _pillow_size(kind: str, fd: int) -> tuple[int, int] | None:
+    """(width, height) as Pillow's plugin for ``kind`` reads it from the header (lazily: nothing is
+    decoded; called directly, so Pillow's own bomb check does not hide the size)."""
     import warnings
 
     from PIL import Image
 
-    with warnings.catch_warnings():
+    Image.init()
+    with open(os.dup(fd), "rb") as f, warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if kind.upper() not in Image.OPEN:
+            return None
         try:
-            with open(os.dup(fd), "rb") as f, Image.open(f) as im:
-                return im.size
-        except Image.DecompressionBombError as e:
-            found = re.search(r"(\d+) pixels", str(e))
-            return (int(found.group(1)), 1) if found else None
-        except Exception:  # noqa: BLE001 - no size found: the caller refuses to decode blind
+            return Image.OPEN[kind.upper()][0](f, "").size
+        except Exception:  # noqa: BLE001 - Pillow found no size either
             return None
 
 
@@ -112,6 +111,11 @@ def _header_size(kind: str, head: bytes, fd: int) -> tuple[int, int] | None:
     """(width, height) from a file's header, without decoding; None when not found. Headers beyond
     the first bytes (a late JPEG SOF, a TIFF directory) are read from ``fd``; Pillow is asked when
     the parsers here find nothing."""
+    return _own_size(kind, head, fd) or _pillow_size(kind, fd)
+
+
+def _own_size(kind: str, head: bytes, fd: int) -> tuple[int, int] | None:
+    """`_header_size` by the small parsers here."""
     try:
         if kind == "PNG" and head[12:16] == b"IHDR":
             return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
@@ -135,8 +139,8 @@ def _header_size(kind: str, head: bytes, fd: int) -> tuple[int, int] | None:
         if kind == "TIFF":
             return _tiff_size(fd, head)
     except (IndexError, ValueError, OSError):
-        pass
-    return _pillow_size(fd)
+        return None
+    return None
 
 
 def _truncation(kind: str, raw: bytes) -> str | None:
