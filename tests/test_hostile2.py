@@ -405,3 +405,11 @@ def test_pillow_reads_the_size_where_the_parsers_here_find_none(cls, monkeypatch
 
     Image.new("RGB", (30, 20), (0, 200, 0)).save(cls / "ok.tif")
     assert read_image(cls / "ok.tif", 16)[1] == ""
+
+
+def test_a_jpeg_of_endless_empty_segments_is_given_up_on(cls):
+    ok, buf = cv2.imencode(".jpg", solid((1, 2, 3), 20, 20))
+    raw = buf.tobytes()
+    (cls / "many.jpg").write_bytes(raw[:2] + b"\xff\xfe\x00\x02" * 5000 + raw[2:])  # SOF past 5000
+    ds = load_folder(cls.parent, size=16)
+    assert "no image size found in its header" in dict(ds.skipped)[str(cls / "many.jpg")]

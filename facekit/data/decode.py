@@ -49,9 +49,10 @@ _HEAD = 1 << 16  # bytes read first: the signature and, for most files, the imag
 
 def _jpeg_size(fd: int, head: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's SOF marker, walking the segments from the descriptor (so a
-    SOF after any number of APPn/COM segments is found without reading what lies between)."""
+    SOF after APPn/COM segments of any size is found without reading what lies between). Gives
+    up after 4096 segments (real files have a few dozen)."""
     i = 2
-    while True:
+    for _ in range(4096):
         seg = head[i:i + 9] if i + 9 <= len(head) else os.pread(fd, 9, i)
         if len(seg) < 4 or seg[0] != 0xFF:
             return None
@@ -69,6 +70,7 @@ def _jpeg_size(fd: int, head: bytes) -> tuple[int, int] | None:
         if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
             return None
         i += 2 + int.from_bytes(seg[2:4], "big")
+    return None
 
 
 def _tiff_size(fd: int, head: bytes) -> tuple[int, int] | None:
@@ -110,8 +112,8 @@ def _pillow_size(kind: str, fd: int) -> tuple[int, int] | None:
 def _header_size(kind: str, head: bytes, fd: int) -> tuple[int, int] | None:
     """(width, height) from a file's header, without decoding; None when not found. Headers beyond
     the first bytes (a late JPEG SOF, a TIFF directory) are read from ``fd``; Pillow is asked when
-    the parsers here find nothing."""
-    return _own_size(kind, head, fd) or _pillow_size(kind, fd)
+    the parsers here find nothing (not for JPEG: the walk here is complete)."""
+    return _own_size(kind, head, fd) or (None if kind == "JPEG" else _pillow_size(kind, fd))
 
 
 def _own_size(kind: str, head: bytes, fd: int) -> tuple[int, int] | None:
