@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
+import zipfile
+from pathlib import Path
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -24,8 +27,16 @@ def _synth(args: argparse.Namespace) -> int:
     try:
         root = write_folder(args.out, n_per_class=args.n_per_class, size=args.size, seed=args.seed,
                             difficulty=args.difficulty, overwrite=args.overwrite)
-    except (ValueError, OSError) as e:
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            return _fail(f"--out {args.out}: the disk is full ({need / 2 ** 20:,.0f} MiB of pixels "
+                         "asked for); nothing was changed there")
+        return _fail(f"--out {args.out}: {_words(e)}; nothing was changed there")
+    except ValueError as e:
         return _fail(f"--out {args.out}: {e}")
+    except KeyboardInterrupt:
+        print(f"facekit: interrupted; nothing was changed in {args.out}", file=sys.stderr)
+        return 130
     n = 8 * args.n_per_class
     print(f"wrote {n} synthetic faces ({args.size}x{args.size} JPEG, 8 classes x {args.n_per_class}) "
           f"to {root}/<class>/ in {time.perf_counter() - t:.1f} s")
@@ -34,8 +45,6 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _story(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from facekit.profiles import get_profile
 
     try:
@@ -43,13 +52,21 @@ def _story(args: argparse.Namespace) -> int:
     except ValueError as e:
         source = "--profile" if args.profile else "$FACEKIT_PROFILE"
         return _fail(f"{source}: {e}")
+    if not args.data.strip():
+        return _fail("--data '': give a folder, or 'synthetic'")
     if args.data != "synthetic":
         data = Path(args.data)
         if not data.is_dir():
             return _fail(f"--data {args.data}: " + ("is a file; give a folder" if data.exists() else
                                                     "no such folder") + " (or 'synthetic')")
-        if not any(data.iterdir()):
-            return _fail(f"--data {args.data}: the folder is empty")
+        try:
+            if not any(data.iterdir()):
+                return _fail(f"--data {args.data}: the folder is empty")
+            from facekit.data import load
+
+            load(data, size=16, per_class=1)  # usable images at all? (one per class is decoded)
+        except (OSError, ValueError, MemoryError) as e:
+            return _fail(f"--data {args.data}: {_words(e)}")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -73,6 +90,35 @@ def _seed(text: str) -> int:
     return value
 
 
+MAX_CONFIG_BYTES = 64 << 20  # a .keras file's config.json / metadata.json, inflated
+MAX_MODEL_BYTES = 16 << 30  # all members of a .keras file, inflated
+
+
+def check_model_archive(path: Path) -> str:
+    """Why a ``.keras`` zip may not be opened ("" when it may): its members' inflated sizes, read
+    from the zip's directory before Keras parses anything (a zip bomb inflates to gigabytes)."""
+    if not zipfile.is_zipfile(path):
+        return ""  # .h5 or not a model: Keras says which
+    with zipfile.ZipFile(path) as zf:
+        members = zf.infolist()
+    for m in members:
+        if m.filename.endswith(".json") and m.file_size > MAX_CONFIG_BYTES:
+            return (f"member {m.filename} inflates to {m.file_size:,} bytes, over the bound of "
+                    f"{MAX_CONFIG_BYTES:,} for a model's configuration (a zip bomb?)")
+    total = sum(m.file_size for m in members)
+    if total > MAX_MODEL_BYTES:
+        return (f"its {len(members)} members inflate to {total:,} bytes, over the bound of "
+                f"{MAX_MODEL_BYTES:,} (a zip bomb?)")
+    return ""
+
+
+def _words(e: BaseException) -> str:
+    """An exception as one line: its message, or its kind when it has none (MemoryError)."""
+    if isinstance(e, OSError) and e.strerror and not str(e).startswith("/"):
+        return f"{e.strerror}" + (f": {e.filename}" if e.filename else "")
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def _fail(message: str) -> int:
     print(f"facekit: {message}", file=sys.stderr)
     return 2
@@ -80,8 +126,6 @@ def _fail(message: str) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     """Exit 0 when healthy, 1 with findings, 2 on bad input."""
-    from pathlib import Path
-
     import keras
 
     from facekit.data import load
@@ -93,16 +137,21 @@ def _doctor(args: argparse.Namespace) -> int:
     if not path.is_file():
         return _fail(f"{path}: no such model file (a .keras file saved with model.save)")
     try:
+        if why := check_model_archive(path):
+            return _fail(f"{path}: not opened: {why}")
         model = keras.models.load_model(path)
     except Exception as e:  # noqa: BLE001 - any failure to load is bad input, said in one line
         return _fail(f"{path}: could not load a Keras model ({type(e).__name__}: {str(e)[:200]})")
     shape = model.input_shape
     if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] == shape[2] and shape[3] == 3):
         return _fail(f"{path}: the model takes {shape}; facekit doctor needs square RGB images (N, S, S, 3)")
+    if args.data == "synthetic" and (need := 8 * args.per_class * int(shape[1]) ** 2 * 3) > 8 << 30:
+        return _fail(f"--per-class {args.per_class} at {shape[1]} px: {need / 2 ** 30:.0f} GiB of "
+                     "synthetic images; keep it under 8")
     try:
         ds = load(args.data, size=int(shape[1]), per_class=args.per_class)
-    except (FileNotFoundError, ValueError) as e:
-        return _fail(f"--data {args.data}: {e}")
+    except (OSError, ValueError, MemoryError) as e:
+        return _fail(f"--data {args.data}: {_words(e)}")
     classes = int(model.output_shape[-1])
     if ds.n_classes != classes:
         return _fail(f"--data {args.data}: {ds.n_classes} classes ({', '.join(ds.class_names)}) but the "
@@ -113,8 +162,8 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.val:
         try:
             val = load(args.val, size=int(shape[1]), per_class=args.per_class)
-        except (FileNotFoundError, ValueError) as e:
-            return _fail(f"--val {args.val}: {e}")
+        except (OSError, ValueError, MemoryError) as e:
+            return _fail(f"--val {args.val}: {_words(e)}")
         if val.class_names != ds.class_names:
             return _fail(f"--val {args.val}: classes {', '.join(val.class_names)} differ from the data's "
                          f"{', '.join(ds.class_names)}")

@@ -72,6 +72,19 @@ def check_data(x: np.ndarray, y: np.ndarray, n_classes: int, what: str = "traini
                              f"(the first is image {int(np.flatnonzero(bad)[0])})")
 
 
+def check_shape(x: np.ndarray, model: keras.Model, what: str = "training") -> None:
+    """Raise ValueError when the images are not the size the model's Input takes (Keras would
+    otherwise train a fully convolutional model on them without a word)."""
+    want = tuple(model.input_shape[1:])
+    got = tuple(x.shape[1:])
+    if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+        def size(s: tuple) -> str:
+            return "x".join("any" if d is None else str(d) for d in s)
+
+        raise ValueError(f"{what} images are {size(got)} but {model.name}'s Input takes "
+                         f"{size(want)}; load them at that size")
+
+
 def _no_autotune() -> tf.data.Options:
     # With tf.data's autotuning on (its default, and what Keras' own array input uses), destroying
     # an iterator waits for the autotune thread's next wake-up, 10 ms after the iterator began and
@@ -295,8 +308,11 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     x, y = as_arrays(train)
     n_classes = int(model.output_shape[-1])
     check_data(x, y, n_classes, "training")
+    check_shape(x, model)
     if val is not None:
         check_data(*as_arrays(val), n_classes, "validation", allow_empty=True)
+        if len(as_arrays(val)[0]):
+            check_shape(as_arrays(val)[0], model, "validation")
     history = History(n_classes=n_classes, label=label or model.name,
                       n_val=len(as_arrays(val)[1]) if val is not None else 0)
     train_ds = make_tf_dataset(x, y, batch_size, shuffle=shuffle, seed=seed or 0)

@@ -10,6 +10,7 @@ Modules: `dataset` (the type) <- `decode` (files -> pixels) <- `folder`, `utkfac
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from facekit.data.dataset import Dataset
 from facekit.data.decode import IMAGE_EXTENSIONS, read_image
 from facekit.data.folder import load_folder
 from facekit.data.synthetic import make_faces, write_folder
-from facekit.data.utkface import load_utkface, parse_utkface_name, utkface_layout
+from facekit.data.utkface import load_utkface, parse_utkface_name, utkface_layout, utkface_names_inside
 
 __all__ = [
     "Dataset",
@@ -41,7 +42,9 @@ __all__ = [
 def load(source: str | os.PathLike = "synthetic", size: int = 96, per_class: int = 100,
          seed: int = 0, difficulty: float = 0.5) -> Dataset:
     """Load the built-in synthetic faces (``"synthetic"``), a UTKFace folder or a question-layout
-    folder, whichever ``source`` is. A folder of UTKFace-named files is read as UTKFace."""
+    folder, whichever ``source`` is. Class folders win: UTKFace-named files directly in ``source``
+    (or in UTKFace's own ``part1/``... folders) are read as UTKFace, but ``<source>/<class>/``
+    folders of UTKFace-named files are read as those classes, and the description says so."""
     if str(source) == "synthetic":
         return make_faces(n_per_class=per_class, size=size, seed=seed, difficulty=difficulty)
     root = Path(source)
@@ -50,4 +53,8 @@ def load(source: str | os.PathLike = "synthetic", size: int = 96, per_class: int
                                 "a folder laid out as <root>/<class>/<images>)")
     if utkface_layout(root):  # also UTKFace's part1/, part2/ folders: never take them for classes
         return load_utkface(root, "race_gender", size, per_class)
-    return load_folder(root, size, per_class)
+    ds = load_folder(root, size, per_class)
+    if utkface_names_inside(root):
+        note = "class folders; the UTKFace labels in the file names are ignored"
+        ds = dataclasses.replace(ds, description=f"{ds.description} ({note})")
+    return ds

@@ -9,6 +9,7 @@ reading them (ready at once; pages are read when training touches them; their CR
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import struct
@@ -36,15 +37,35 @@ _PARTIAL = ".facekit-partial."  # in the name of a file being written: `.NAME.fa
 
 
 def _clean_stale(path: Path) -> None:
-    """Remove partial files of an earlier save of ``path`` whose writing process is gone (killed)."""
+    """Remove partial files of an earlier save of ``path`` whose writer is gone (killed). A writer
+    holds an exclusive `fcntl.flock` on its partial file, so a lock that can be taken means no one
+    is writing it (a PID says nothing across PID namespaces or after PID reuse)."""
     for old in path.parent.glob(f".{path.name}{_PARTIAL}*.tmp"):
         try:
-            pid = int(old.name[len(f".{path.name}{_PARTIAL}"):].split(".")[0])
-            os.kill(pid, 0)  # still running: leave its file alone
-        except ProcessLookupError:
-            old.unlink(missing_ok=True)
-        except (ValueError, PermissionError, OSError):
+            fd = os.open(old, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
             continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            old.unlink(missing_ok=True)  # locked by us: no writer; a new writer gets a new name
+        except OSError:
+            continue  # locked by a live writer (or not ours to judge)
+        finally:
+            os.close(fd)
+
+
+def _locked_partial(path: Path) -> tuple[int, str]:
+    """A new partial file next to ``path``, flock-ed by this writer; (fd, name)."""
+    while True:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_PARTIAL}{os.getpid()}.",
+                                   suffix=".tmp")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
+                return fd, tmp  # not removed by a cleaner between mkstemp and flock
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -58,14 +79,14 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     or the new one, never half of one. The file gets the usual permissions (0666 minus the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_PARTIAL}{os.getpid()}.", suffix=".tmp")
+    fd, tmp = _locked_partial(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            os.replace(tmp, path)  # while still locked: no cleaner removes it first
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -76,6 +97,7 @@ def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to an uncompressed ``.npz`` (no pickles inside) atomically: a temp file, then a
     rename. Only when asked: loading never writes a cache by itself."""
     path = Path(path)
+    _check_round_trip(ds)
     arrays = {
         "version": np.array(CACHE_VERSION),
         "images": ds.images,
@@ -91,6 +113,19 @@ def save_cache(ds: Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+def _check_round_trip(ds: Dataset) -> None:
+    """Refuse what `load_cache` could not give back as it was: object arrays (stored as pickles)
+    and NUL characters in names (numpy strips them)."""
+    for k, v in ds.attributes.items():
+        if np.asarray(v).dtype.hasobject:
+            raise ValueError(f"attribute {k!r} has dtype object; a cache stores plain arrays only "
+                             "(numbers, booleans, strings), never pickles")
+    texts = [*ds.class_names, *(p or "" for p in ds.paths), *(w for pair in ds.skipped for w in pair),
+             ds.description, *ds.attributes]
+    if bad := next((t for t in texts if "\x00" in str(t)), None):
+        raise ValueError(f"{bad!r} holds a NUL character, which a cache cannot store; rename it")
+
+
 def load_cache(path: str | os.PathLike, *, size: int | None = None,
                class_names: tuple[str, ...] | None = None, mmap: bool = False) -> Dataset:
     """Read a cache written by `save_cache`, verifying shapes, dtypes, classes and every member's
@@ -101,24 +136,33 @@ def load_cache(path: str | os.PathLike, *, size: int | None = None,
     Raises `CacheError` naming the file and the problem for anything damaged or unexpected.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such cache file")
     try:
-        return _read_cache(path, size, class_names, mmap)
-    except CacheError:
-        raise
-    except MemoryError as e:
-        raise CacheError(f"{path}: damaged cache (it asks for more memory than there is); delete it "
-                         "and reload") from e
-    except Exception as e:  # noqa: BLE001 - any failure to read a damaged file is a damaged cache
-        raise CacheError(f"{path}: damaged cache ({type(e).__name__}: {e}); delete it and reload") from e
+        f = open(path, "rb")  # noqa: SIM115 - one descriptor for every read below, closed there
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such cache file") from None
+    except PermissionError:
+        raise PermissionError(f"{path}: cannot read this cache: permission denied (the file is not "
+                              "damaged; check its permissions)") from None
+    except IsADirectoryError:
+        raise FileNotFoundError(f"{path}: is a folder, not a cache file") from None
+    with f:
+        try:
+            return _read_cache(path, f, size, class_names, mmap)
+        except CacheError:
+            raise
+        except MemoryError as e:
+            raise CacheError(f"{path}: damaged cache (it asks for more memory than there is); delete "
+                             "it and reload") from e
+        except Exception as e:  # noqa: BLE001 - any failure to read a damaged file is a damaged cache
+            raise CacheError(f"{path}: damaged cache ({type(e).__name__}: {e}); delete it and "
+                             "reload") from e
 
 
-def _check_members(path: Path) -> None:
+def _check_members(path: Path, f: BinaryIO) -> None:
     """Refuse an archive that is not what `save_cache` writes (stored, not compressed), or whose
     members claim more bytes than the file holds - before anything is read into memory."""
-    on_disk = path.stat().st_size
-    with zipfile.ZipFile(path) as zf:
+    on_disk = os.fstat(f.fileno()).st_size
+    with zipfile.ZipFile(f) as zf:
         for m in zf.infolist():
             if m.compress_type != zipfile.ZIP_STORED:
                 raise CacheError(f"{path}: member {m.filename!r} is compressed; facekit caches are not "
@@ -128,34 +172,35 @@ def _check_members(path: Path) -> None:
                                  f"of {on_disk:,}; damaged, delete it and reload")
 
 
-def _mapped(path: Path, member: zipfile.ZipInfo) -> np.ndarray:
-    """A read-only memory map of a stored `.npy` member, straight from the zip file."""
-    with open(path, "rb") as f:
-        f.seek(member.header_offset)
-        head = f.read(30)
-        if len(head) != 30 or head[:4] != b"PK\x03\x04":
-            raise CacheError(f"{path}: member {member.filename!r} has no local header; damaged")
-        name_len, extra_len = struct.unpack("<HH", head[26:30])
-        f.seek(member.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(f)
-        fmt = np.lib.format
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        if fortran or dtype.hasobject:
-            raise CacheError(f"{path}: member {member.filename!r} is not a plain C-order array")
-        offset = f.tell()
-    if offset + int(np.prod(shape)) * dtype.itemsize > path.stat().st_size:
+def _mapped(path: Path, f: BinaryIO, member: zipfile.ZipInfo) -> np.ndarray:
+    """A read-only memory map of a stored `.npy` member, straight from the open zip file ``f``."""
+    f.seek(member.header_offset)
+    head = f.read(30)
+    if len(head) != 30 or head[:4] != b"PK\x03\x04":
+        raise CacheError(f"{path}: member {member.filename!r} has no local header; damaged")
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    f.seek(member.header_offset + 30 + name_len + extra_len)
+    version = np.lib.format.read_magic(f)
+    fmt = np.lib.format
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, fortran, dtype = read_header(f)
+    if fortran or dtype.hasobject:
+        raise CacheError(f"{path}: member {member.filename!r} is not a plain C-order array")
+    offset = f.tell()
+    if offset + int(np.prod(shape)) * dtype.itemsize > os.fstat(f.fileno()).st_size:
         raise CacheError(f"{path}: member {member.filename!r} runs past the end of the file; damaged")
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    return np.memmap(f, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
-def _read_cache(path: Path, size: int | None, class_names: tuple[str, ...] | None,
+def _read_cache(path: Path, f: BinaryIO, size: int | None, class_names: tuple[str, ...] | None,
                 mmap: bool = False) -> Dataset:
-    _check_members(path)
-    with np.load(path, allow_pickle=False) as z:
+    """Every member from the one open file ``f``, so one load sees one save."""
+    _check_members(path, f)
+    f.seek(0)
+    with np.load(f, allow_pickle=False) as z:
         a = {k: z[k] for k in z.files if not (mmap and k == "images")}
         if mmap and "images" in z.files:
-            a["images"] = _mapped(path, z.zip.getinfo("images.npy"))
+            a["images"] = _mapped(path, f, z.zip.getinfo("images.npy"))
     need = {"version", "images", "labels", "class_names", "paths", "skipped"}
     if missing := need - a.keys():
         raise CacheError(f"{path}: not a facekit cache, missing {sorted(missing)}")

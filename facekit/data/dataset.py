@@ -88,7 +88,8 @@ class Dataset:
 
     def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
         """Shuffled, stratified split into (train, val): each class gives ``val_fraction`` of its
-        images (rounded, at least one when it has two or more) to val. No image is in both."""
+        images (rounded, at least one when it has two or more) to val. No image is in both; a class
+        the fraction would leave with no training image is refused."""
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be between 0 and 1; found {val_fraction}")
         rng = np.random.default_rng(seed)
@@ -98,6 +99,10 @@ class Dataset:
             n_val = int(round(val_fraction * len(members)))
             if len(members) >= 2:
                 n_val = min(max(n_val, 1), len(members) - 1)
+            elif n_val >= len(members) > 0:
+                raise ValueError(f"val_fraction {val_fraction}: class {self.class_names[c]!r} has only "
+                                 f"{len(members)} image, which would leave it none to train on; "
+                                 "use a smaller fraction or more images")
             val_idx.append(members[:n_val])
             train_idx.append(members[n_val:])
         train = rng.permutation(np.concatenate(train_idx)) if train_idx else np.zeros(0, np.int64)
@@ -110,5 +115,6 @@ class Dataset:
         head = f"{self.description}: " if self.description else ""
         skipped = f"; {len(self.skipped)} skipped {self.skipped_summary()}" if self.skipped else ""
         attrs = f"; attributes {sorted(self.attributes)}" if self.attributes else ""
-        return wrap(f"Dataset({head}{n} images {h}x{w} RGB uint8, {self.n_classes} classes "
+        text = wrap(f"Dataset({head}{n} images {h}x{w} RGB uint8, {self.n_classes} classes "
                     f"[{counts}]{attrs}{skipped})", indent=len("Dataset("))
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")  # names not UTF-8: escaped

@@ -38,21 +38,94 @@ def _sniff(head: bytes) -> str | None:
         return "WebP"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
     return None
 
 
 MAX_PIXELS = 50_000_000  # images larger than this (by their header) are skipped before decoding
-_HEAD = 1 << 16  # bytes read first: the signature and, for every format here, the image size
+_HEAD = 1 << 16  # bytes read first: the signature and, for most files, the image size
 
 
-def _header_size(kind: str, head: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first bytes of a file, without decoding; None when not found."""
+def _jpeg_size(fd: int, head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's SOF marker, walking the segments from the descriptor (so a
+    SOF after APPn/COM segments of any size is found without reading what lies between). Gives
+    up after 4096 segments (real files have a few dozen)."""
+    i = 2
+    for _ in range(4096):
+        seg = head[i:i + 9] if i + 9 <= len(head) else os.pread(fd, 9, i)
+        if len(seg) < 4 or seg[0] != 0xFF:
+            return None
+        marker = seg[1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if len(seg) < 9:
+                return None
+            return int.from_bytes(seg[7:9], "big"), int.from_bytes(seg[5:7], "big")
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        i += 2 + int.from_bytes(seg[2:4], "big")
+    return None
+
+
+def _tiff_size(fd: int, head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a TIFF's first image directory (tags 256 and 257)."""
+    order = "little" if head[:2] == b"II" else "big"
+    ifd = int.from_bytes(head[4:8], order)
+    count_raw = os.pread(fd, 2, ifd)
+    if len(count_raw) < 2:
+        return None
+    count = int.from_bytes(count_raw, order)
+    table = os.pread(fd, 12 * min(count, 4096), ifd + 2)
+    found: dict[int, int] = {}
+    for k in range(0, len(table) - 11, 12):
+        tag, typ = int.from_bytes(table[k:k + 2], order), int.from_bytes(table[k + 2:k + 4], order)
+        if tag in (256, 257):
+            width = 2 if typ == 3 else 4  # SHORT or LONG
+            found[tag] = int.from_bytes(table[k + 8:k + 8 + width], order)
+    return (found[256], found[257]) if len(found) == 2 else None
+
+
+def _pillow_size(kind: str, fd: int) -> tuple[int, int] | None:
+    """(width, height) as Pillow's plugin for ``kind`` reads it from the header (lazily: nothing is
+    decoded; called directly, so Pillow's own bomb check does not hide the size)."""
+    import warnings
+
+    from PIL import Image
+
+    Image.init()
+    with open(os.dup(fd), "rb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind.upper() not in Image.OPEN:
+            return None
+        try:
+            return Image.OPEN[kind.upper()][0](f, "").size
+        except Exception:  # noqa: BLE001 - Pillow found no size either
+            return None
+
+
+def _header_size(kind: str, head: bytes, fd: int) -> tuple[int, int] | None:
+    """(width, height) from a file's header, without decoding; None when not found. Headers beyond
+    the first bytes (a late JPEG SOF, a TIFF directory) are read from ``fd``; Pillow is asked when
+    the parsers here find nothing (not for JPEG: the walk here is complete)."""
+    return _own_size(kind, head, fd) or (None if kind == "JPEG" else _pillow_size(kind, fd))
+
+
+def _own_size(kind: str, head: bytes, fd: int) -> tuple[int, int] | None:
+    """`_header_size` by the small parsers here."""
     try:
         if kind == "PNG" and head[12:16] == b"IHDR":
             return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
         if kind == "BMP":
             return (abs(int.from_bytes(head[18:22], "little", signed=True)),
                     abs(int.from_bytes(head[22:26], "little", signed=True)))
+        if kind == "GIF":
+            return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
         if kind == "WebP":
             chunk = head[12:16]
             if chunk == b"VP8X":
@@ -64,19 +137,10 @@ def _header_size(kind: str, head: bytes) -> tuple[int, int] | None:
                 return (int.from_bytes(head[26:28], "little") & 0x3FFF,
                         int.from_bytes(head[28:30], "little") & 0x3FFF)
         if kind == "JPEG":
-            i = 2
-            while i + 9 < len(head):
-                if head[i] != 0xFF:
-                    return None
-                marker = head[i + 1]
-                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-                    i += 2
-                    continue
-                length = int.from_bytes(head[i + 2:i + 4], "big")
-                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                    return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big")
-                i += 2 + length
-    except (IndexError, ValueError):
+            return _jpeg_size(fd, head)
+        if kind == "TIFF":
+            return _tiff_size(fd, head)
+    except (IndexError, ValueError, OSError):
         return None
     return None
 
@@ -110,48 +174,83 @@ def _to_rgb8(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def _read_checked(path: str | os.PathLike, max_pixels: int) -> tuple[bytes | None, str, str]:
+    """(bytes, format, "") of a file opened once by descriptor, or (None, "", reason). The checks
+    are on that descriptor (no check-then-open race): opened non-blocking (a FIFO does not hang),
+    a regular file, at most 8 bytes x ``max_pixels`` long, a known signature, a header size within
+    ``max_pixels`` - all before the rest of the file is read."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "", "not a regular file"
+        if st.st_size == 0:
+            return None, "", "empty file: 0 bytes"
+        if st.st_size > 8 * max_pixels:  # more bytes than a raw 16-bit RGBA image of max_pixels
+            return None, "", (f"too large: a file of {st.st_size:,} bytes, over 8 bytes x max_pixels "
+                              f"({8 * max_pixels:,})")
+        head = os.pread(fd, _HEAD, 0)
+        kind = _sniff(head[:16])
+        if kind is None:
+            return None, "", "not an image: unknown file signature"
+        wh = _header_size(kind, head, fd)
+        if wh is None:
+            return None, kind, f"corrupt {kind}: no image size found in its header"
+        if wh[0] * wh[1] > max_pixels:
+            return None, kind, (f"too large: {wh[0]}x{wh[1]} px by its header, over the limit of "
+                                f"{max_pixels:,} pixels (max_pixels)")
+        raw = os.pread(fd, st.st_size + 1, 0)  # one byte more: a file that grew is caught
+        if len(raw) != st.st_size:
+            return None, kind, f"changed while being read: {st.st_size:,} bytes, then {len(raw):,}"
+        return raw, kind, ""
+    finally:
+        os.close(fd)
+
+
 def read_image(path: str | os.PathLike, size: int, min_size: int = 16,
                max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray | None, str]:
     """Read one image as (size x size RGB uint8, "") or (None, reason it was not loaded).
 
-    Only regular files are opened, up to 8 bytes x ``max_pixels`` long; the first 64 KB are read to
-    check the signature and the image size in the header (over ``max_pixels``: skipped before
-    decoding), then the rest. JPEG EXIF
-    orientation is applied (as photo viewers do); 16-bit and float images are scaled to 8 bits,
-    gray and alpha images converted to RGB. A decoder error skips this file only."""
+    The file is opened once, by descriptor, and that descriptor is checked: a regular file, up to
+    8 bytes x ``max_pixels`` long, its image size read from the header (PNG, JPEG wherever its
+    frame header is, TIFF, WebP, BMP, GIF) within ``max_pixels`` - all before it is decoded; a file
+    that decodes larger than its header said is skipped. JPEG EXIF orientation is applied (as photo
+    viewers do); 16-bit and float images are scaled to 8 bits, gray and alpha images converted to
+    RGB. A decoder error, or running out of memory, skips this file only."""
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return None, "not a regular file"
-        if st.st_size == 0:
-            return None, "empty file: 0 bytes"
-        if st.st_size > 8 * max_pixels:  # more bytes than a raw 16-bit RGBA image of max_pixels
-            return None, (f"too large: a file of {st.st_size:,} bytes, over 8 bytes x max_pixels "
-                          f"({8 * max_pixels:,})")
-        with open(path, "rb") as f:  # open() takes non-ASCII paths everywhere
-            head = f.read(_HEAD)
-            kind = _sniff(head[:16])
-            if kind is None:
-                return None, "not an image: unknown file signature"
-            wh = _header_size(kind, head)
-            if wh and wh[0] * wh[1] > max_pixels:
-                return None, (f"too large: {wh[0]}x{wh[1]} px by its header, over the limit of "
-                              f"{max_pixels:,} pixels (max_pixels)")
-            raw = head + f.read()
+        raw, kind, why = _read_checked(path, max_pixels)
+    except MemoryError:
+        return None, "out of memory while reading it"
     except OSError as e:
         return None, f"unreadable: {e.strerror or e}"
+    if raw is None:
+        return None, why
+    try:
+        return _decode(raw, kind, size, min_size, max_pixels)
+    except MemoryError:
+        return None, f"out of memory while decoding this {kind}"
+
+
+def _decode(raw: bytes, kind: str, size: int, min_size: int, max_pixels: int
+            ) -> tuple[np.ndarray | None, str]:
+    """Decode checked bytes (see `read_image`)."""
     why = _truncation(kind, raw)
     if why:
         return None, why
     try:
         img = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     except cv2.error as e:
-        return None, f"corrupt {kind}: OpenCV: {str(e).strip().splitlines()[-1][:160]}"
+        last = str(e).strip().splitlines()[-1][:160]
+        if "allocate" in last.lower():
+            return None, f"out of memory while decoding this {kind} (OpenCV: {last})"
+        return None, f"corrupt {kind}: OpenCV: {last}"
     if img is None or img.size == 0:
         return None, f"corrupt {kind}: OpenCV could not decode it"
     h, w = img.shape[:2]
     if h * w > max_pixels:
-        return None, f"too large: {w}x{h} px, over the limit of {max_pixels:,} pixels (max_pixels)"
+        return None, (f"too large: decoded to {w}x{h} px, more than its header said, over the limit of "
+                      f"{max_pixels:,} pixels (max_pixels)")
     if min(h, w) < min_size:
         return None, f"too small: {w}x{h} px, need at least {min_size}x{min_size}"
     if img.dtype.kind == "f" and not np.isfinite(img).all():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -184,24 +185,56 @@ def write_folder(root: str | os.PathLike = "data/TRAINING", n_per_class: int = 1
     so the question's own data script runs on them unchanged. Returns ``root``.
 
     A ``root`` that already holds files is refused (stale faces of another seed would mix in),
-    unless ``overwrite=True``, which first empties facekit's own class folders (and nothing else)."""
+    unless ``overwrite=True``, which replaces facekit's own class folders (and nothing else). The
+    set is written into a hidden folder next to ``root`` and renamed into place when complete, so
+    an error or Ctrl-C leaves the old set (or nothing) and no partial one."""
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root}: exists and is not a folder")
-    if root.is_dir() and any(root.iterdir()):
-        if not overwrite:
-            raise ValueError(f"{root}: not empty; write into an empty folder, or pass overwrite=True "
-                             "(--overwrite) to replace facekit's class folders there")
-        for name in CLASS_NAMES:
-            if (root / name).is_dir():
-                shutil.rmtree(root / name)
+    if root.is_dir() and any(root.iterdir()) and not overwrite:
+        raise ValueError(f"{root}: not empty; write into an empty folder, or pass overwrite=True "
+                         "(--overwrite) to replace facekit's class folders there")
     ds = make_faces(n_per_class, size, seed, difficulty)
-    for name in CLASS_NAMES:
-        (root / name).mkdir(parents=True, exist_ok=True)
+    home = root.absolute()
+    home.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{home.name}.facekit-partial.", dir=home.parent))
+    try:
+        _write_set(ds, tmp / "new", quality)
+        _swap_in(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def _write_set(ds: Dataset, folder: Path, quality: int) -> None:
+    """Every image of ``ds`` as ``folder/<class>/<class>_0000.jpg``."""
     counters = dict.fromkeys(CLASS_NAMES, 0)
+    for name in CLASS_NAMES:
+        (folder / name).mkdir(parents=True)
     for img, label in zip(ds.images, ds.labels):
         name = CLASS_NAMES[label]
-        ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        buf.tofile(root / name / f"{name.replace('+', '_')}_{counters[name]:04d}.jpg")
+        _write_jpeg(folder / name / f"{name.replace('+', '_')}_{counters[name]:04d}.jpg", img, quality)
         counters[name] += 1
-    return root
+
+
+def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
+    ok, buf = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"{path}: OpenCV could not encode the image")
+    with open(path, "wb") as f:
+        f.write(buf.tobytes())
+
+
+def _swap_in(tmp: Path, root: Path) -> None:
+    """Move the complete set ``tmp/new`` into ``root``: one rename when ``root`` is missing or
+    empty, else facekit's class folders one rename each (the old ones go to ``tmp/old``)."""
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    if not root.exists():
+        os.replace(tmp / "new", root)
+        return
+    (tmp / "old").mkdir()
+    for name in CLASS_NAMES:
+        if (root / name).is_dir():
+            os.replace(root / name, tmp / "old" / name)
+        os.replace(tmp / "new" / name, root / name)

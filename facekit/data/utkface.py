@@ -17,7 +17,8 @@ from facekit.data.dataset import Dataset
 from facekit.data.decode import MAX_PIXELS, assemble, check_sizes, decode_groups, is_hidden
 
 __all__ = ["load_utkface", "parse_utkface_name", "utkface_class", "UTKFACE_RACES", "UTKFACE_GENDERS",
-           "UTKFACE_AGE_GROUPS", "UTKFACE_LICENCE", "looks_like_utkface", "utkface_layout", "age_group"]
+           "UTKFACE_AGE_GROUPS", "UTKFACE_LICENCE", "looks_like_utkface", "utkface_layout",
+           "utkface_names_inside", "age_group"]
 
 UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
 UTKFACE_GENDERS = ("male", "female")
@@ -142,20 +143,34 @@ def _utkface_files(root: Path, skipped: list[tuple[str, str]]) -> list[Path]:
     return files
 
 
+_UTK_PART = re.compile(r"^((crop_)?part\d+|utkface.*)$", re.IGNORECASE)  # UTKFace's own download folders
+
+
 def utkface_layout(root: str | os.PathLike) -> bool:
-    """True when ``root`` holds UTKFace-named files, directly or one folder down (``part1/``...)."""
+    """True when ``root`` holds UTKFace-named files directly, or only in UTKFace's own download
+    folders (``part1/``, ``crop_part1/``, ``UTKFace/``). Other folders are classes, even when the
+    files inside keep their UTKFace names (as in the question's ``TRAINING/<class>/``)."""
     root = Path(root)
     names = sorted(os.listdir(root))
     if looks_like_utkface(names[:50]):
         return True
-    for n in names:
-        if not is_hidden(n) and (root / n).is_dir():
-            try:
-                if looks_like_utkface(sorted(os.listdir(root / n))[:50]):
-                    return True
-            except OSError:
-                continue
-    return False
+    folders = [n for n in names if not is_hidden(n) and (root / n).is_dir()]
+    utk = [n for n in folders if _names_look_utkface(root / n)]
+    return bool(utk) and all(_UTK_PART.match(n) for n in utk)
+
+
+def _names_look_utkface(folder: Path) -> bool:
+    try:
+        return looks_like_utkface(sorted(os.listdir(folder))[:50])
+    except OSError:
+        return False
+
+
+def utkface_names_inside(root: str | os.PathLike) -> bool:
+    """True when a folder of ``root`` holds UTKFace-named files (their labels are then ignored)."""
+    root = Path(root)
+    return any(not is_hidden(n) and (root / n).is_dir() and _names_look_utkface(root / n)
+               for n in sorted(os.listdir(root)))
 
 
 def looks_like_utkface(names: list[str]) -> bool:
