@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -75,7 +76,7 @@ def _jpeg_size(fd: int, head: bytes) -> tuple[int, int] | None:
 
 def _tiff_size(fd: int, head: bytes) -> tuple[int, int] | None:
     """(width, height) from a TIFF's first image directory (tags 256 and 257)."""
-    order = "little" if head[:2] == b"II" else "big"
+    order: Literal["little", "big"] = "little" if head[:2] == b"II" else "big"
     ifd = int.from_bytes(head[4:8], order)
     count_raw = os.pread(fd, 2, ifd)
     if len(count_raw) < 2:
