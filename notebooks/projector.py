@@ -121,7 +121,7 @@ def write_index(rows: dict[str, list[tuple[str, str, str]]], profile: str) -> No
              f"The figures of the sections the {PLAN} plan shows instead of running (`docs/lesson_plans.json`),",
              "drawn with `FACEKIT_STYLE=projector` (large bold type, thick lines) on the "
              f"`{profile}` profile by", "`python notebooks/projector.py`. Chapters the plan runs whole "
-             "(01, 04) have none.", ""]
+             "(01, 05) have none.", ""]
     for chapter, saved in rows.items():
         lines += [f"## {chapter}", "", "| figure | section | drawn by |", "|---|---|---|"]
         lines += [f"| [{Path(p).name}]({p}) | {t.strip()} | `{code.replace('|', '/')}` |" for p, t, code in saved]
