@@ -160,7 +160,7 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int],
                "rule_fix_epochs_to_learn" if not trials else "top_fix_epochs_to_learn": learned_at,
                "max_epochs": epochs}
         if trials:
-            row.update(top_fix=fix, trials=_trials(report))
+            row.update(top_fix=fix, trials=_trials(report), ranking="held_out")
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
         if trials:  # minutes a seed: keep each as it finishes
@@ -231,11 +231,21 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
     return rows
 
 
+def trials_ranking(row: dict[str, Any]) -> str:
+    """How a trials row chose its fix: ``"held_out"`` (inference-mode accuracy on held-out images,
+    since 2026-12-01) or ``"training_loss"`` (the rows recorded before, which carry no mark)."""
+    return row.get("ranking", "training_loss")
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     out = []
-    for kind, key, name in (("rules_on_ablation", "rule_fix", "rules only"),
-                            ("trials_on_ablation", "top_fix", "trials (doctor(trials=True))")):
-        every = [r for r in rows if r["kind"] == kind]
+    groups = (("rules_on_ablation", "rule_fix", "rules only", None),
+              ("trials_on_ablation", "top_fix", "trials ranked by training loss (before 2026-12-01)",
+               "training_loss"),
+              ("trials_on_ablation", "top_fix", "trials (doctor(trials=True)), ranked on held-out images",
+               "held_out"))
+    for kind, key, name, ranking in groups:
+        every = [r for r in rows if r["kind"] == kind and ranking in (None, trials_ranking(r))]
         ra = [r for r in every if r[key + "_outcome"] is not None or r[key] is None]
         missing = [r["seed"] for r in every if r not in ra]
         if not ra:
@@ -328,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
             prof = get_profile(args.profile)
             train, val = load_profile_data(prof)
             mine = {r["seed"]: r for r in rows if r["kind"] in ("rules_on_ablation", "trials_on_ablation")
-                    and r["profile"] == prof.name and r["kind"].startswith("rules") == args.rules_on_ablation}
+                    and r["profile"] == prof.name and r["kind"].startswith("rules") == args.rules_on_ablation
+                    and (args.rules_on_ablation or trials_ranking(r) == "held_out")}  # old trials rows: kept
             if args.rules_on_ablation:  # seconds: recomputed whole
                 rows = [r for r in rows if all(r is not m for m in mine.values())]
                 new = on_ablation(prof, train, val, False, set(), only_run=args.only_run)

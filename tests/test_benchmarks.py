@@ -83,3 +83,18 @@ def test_a_rescued_run_is_judged_only_on_the_epochs_after_its_switch():
         if model.stop_training and stopped_at is None:
             stopped_at = epoch
     assert stopped_at == 5  # epochs 2-5: four epochs at ln 8 after the switch
+
+
+def test_the_doctor_table_keeps_the_two_trial_rankings_apart():
+    """Trials rows recorded before 2026-12-01 chose their fix by training loss; the new ones by held-out
+    accuracy: one table row each, and only the new ones count as done when the sweep resumes."""
+    from benchmarks import doctor as bench
+
+    row = {"kind": "trials_on_ablation", "profile": "classroom", "max_epochs": 8, "doctor_s": 300,
+           "top_fix": "batch_norm", "top_fix_outcome": "learns", "top_fix_epochs_to_learn": 4}
+    new = dict(row, seed=0, ranking="held_out", top_fix_outcome="drifting", top_fix_epochs_to_learn=None)
+    rows = [dict(row, seed=0), dict(row, seed=1), new]
+    text = bench.table(rows)
+    assert "| trials ranked by training loss (before 2026-12-01) | batch_norm (2) | 2/2 |" in text
+    assert "| trials (doctor(trials=True)), ranked on held-out images | batch_norm (1) | 0/1 | 1 |" in text
+    assert [bench.trials_ranking(r) for r in rows] == ["training_loss", "training_loss", "held_out"]
