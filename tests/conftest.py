@@ -81,3 +81,12 @@ def messy_folder(tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, str]]:
     (root / "zz_empty").mkdir()
     bad[str(root / "zz_empty")] = "empty class folder"
     return root, good, bad
+
+
+@pytest.fixture()
+def cls(tmp_path: Path) -> Path:
+    """A class folder ``<tmp>/root/cats`` with one good image (the hostile-input tests add bad ones)."""
+    d = tmp_path / "root" / "cats"
+    d.mkdir(parents=True)
+    write_rgb(d / "good.png", solid((200, 20, 20)))
+    return d

@@ -40,13 +40,6 @@ def jpeg_with_orientation(rgb: np.ndarray, orientation: int) -> bytes:
     return raw[:2] + app1 + raw[2:]
 
 
-@pytest.fixture()
-def cls(tmp_path: Path) -> Path:
-    d = tmp_path / "root" / "cats"
-    d.mkdir(parents=True)
-    write_rgb(d / "good.png", solid((200, 20, 20)))
-    return d
-
 
 def test_a_header_claiming_60000_px_is_skipped_not_fatal(cls):
     (cls / "huge.png").write_bytes(png_claiming(60000, 60000))

@@ -46,13 +46,6 @@ def gif_claiming(width: int, height: int) -> bytes:
     return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00" + b"\x3b"
 
 
-@pytest.fixture()
-def cls(tmp_path: Path) -> Path:
-    d = tmp_path / "root" / "cats"
-    d.mkdir(parents=True)
-    write_rgb(d / "good.png", solid((200, 20, 20)))
-    return d
-
 
 def test_a_tiff_bomb_is_refused_from_its_header(cls):
     (cls / "bomb.tif").write_bytes(tiff_claiming(20000, 20000))
