@@ -329,15 +329,17 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[recorder, *(callbacks or []), *_EXTRA.get()])
-    _RUNS[key] = (train, val, [w.copy() for w in model.get_weights()], history, tuple(callbacks or ()))
+    _RUNS[key] = (train, val, [w.copy() for w in model.get_weights()], history, tuple(callbacks or ()),
+                  _steps(model))
     while len(_RUNS) > _KEEP:
         del _RUNS[next(iter(_RUNS))]  # oldest first
     return history
 
 
-# fit(reuse=True): key -> (train, val, trained weights, History, callbacks of that run), the last _KEEP runs
+# fit(reuse=True): key -> (train, val, trained weights, History, callbacks of that run, optimizer steps),
+# the last _KEEP runs
 _KEEP = 6
-_RUNS: dict[tuple, tuple[Any, Any, list[np.ndarray], History, tuple]] = {}
+_RUNS: dict[tuple, tuple[Any, Any, list[np.ndarray], History, tuple, int | None]] = {}
 
 
 def _fingerprint(model: keras.Model) -> tuple[str, int, str]:
@@ -362,7 +364,7 @@ def _reused(key: tuple, train: Any, val: Any, model: keras.Model,
     or a recording callback has no equal in it."""
     if key not in _RUNS or _RUNS[key][0] is not train or _RUNS[key][1] is not val:
         return None
-    _, _, weights, history, before = _RUNS[key]
+    _, _, weights, history, before, steps = _RUNS[key]
     pairs = []
     for cb in callbacks:
         if hasattr(cb, "adopt"):
@@ -373,4 +375,12 @@ def _reused(key: tuple, train: Any, val: Any, model: keras.Model,
     for cb, match in pairs:
         cb.adopt(match)
     model.set_weights(weights)
+    if steps is not None and getattr(model, "optimizer", None) is not None:
+        model.optimizer.iterations.assign(steps)  # a reused run has taken its steps (the doctor asks)
     return history
+
+
+def _steps(model: keras.Model) -> int | None:
+    """The optimizer steps ``model`` has taken (None when it has no optimizer)."""
+    opt = getattr(model, "optimizer", None)
+    return None if opt is None else int(keras.ops.convert_to_numpy(opt.iterations))

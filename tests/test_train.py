@@ -99,6 +99,7 @@ def test_reuse_returns_the_same_run_only_for_the_same_start():
     again, stats2 = tiny_model(seed=3), ActivationStats(ds.images[:4], every=2)
     assert fit(again, ds, ds, epochs=2, batch_size=8, seed=0, callbacks=[stats2], reuse=True) is h
     assert all(np.array_equal(a, b) for a, b in zip(first.get_weights(), again.get_weights()))
+    assert int(again.optimizer.iterations) == int(first.optimizer.iterations) == 8  # 2 epochs x 4 batches
     assert stats2.steps == stats.steps
     assert stats2.series("dead").keys() == stats.series("dead").keys()
     assert fit(tiny_model(seed=4), ds, ds, epochs=2, batch_size=8, seed=0, reuse=True) is not h  # init
