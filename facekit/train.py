@@ -25,7 +25,7 @@ from facekit.data import Dataset
 from facekit.text import wrap
 
 __all__ = ["set_seed", "fit", "History", "at_chance", "sits_at_chance", "stuck_at_chance", "as_arrays",
-           "make_tf_dataset", "predict", "DataLike", "CHANCE_TOL", "check_data", "guessing"]
+           "make_tf_dataset", "predict", "DataLike", "CHANCE_TOL", "check_data", "guessing", "trained_steps"]
 
 DataLike = Dataset | tuple[np.ndarray, np.ndarray]  # what every facekit function accepts as data
 
@@ -330,7 +330,7 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[recorder, *(callbacks or []), *_EXTRA.get()])
     _RUNS[key] = (train, val, [w.copy() for w in model.get_weights()], history, tuple(callbacks or ()),
-                  _steps(model))
+                  trained_steps(model))
     while len(_RUNS) > _KEEP:
         del _RUNS[next(iter(_RUNS))]  # oldest first
     return history
@@ -380,7 +380,10 @@ def _reused(key: tuple, train: Any, val: Any, model: keras.Model,
     return history
 
 
-def _steps(model: keras.Model) -> int | None:
-    """The optimizer steps ``model`` has taken (None when it has no optimizer)."""
+def trained_steps(model: keras.Model) -> int | None:
+    """How many optimizer steps the model has taken (None: not compiled)."""
     opt = getattr(model, "optimizer", None)
-    return None if opt is None else int(keras.ops.convert_to_numpy(opt.iterations))
+    try:
+        return int(keras.ops.convert_to_numpy(opt.iterations)) if opt is not None else None
+    except (AttributeError, TypeError, ValueError):
+        return None

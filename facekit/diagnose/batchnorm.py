@@ -25,7 +25,7 @@ import numpy as np
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import cross_entropy
 from facekit.text import ROOM, wrap
-from facekit.train import DataLike, as_arrays, guessing
+from facekit.train import DataLike, as_arrays, guessing, trained_steps
 
 __all__ = ["batchnorm_layers", "recalibrate_batchnorm", "Recalibration", "PreciseBatchNorm", "mode_gap",
            "BatchNormWatch", "predict_modes", "scores", "outputs", "mode_check", "held_out_check",
@@ -336,15 +336,6 @@ def _copy(model: keras.Model) -> keras.Model:
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     return clone
-
-
-def trained_steps(model: keras.Model) -> int | None:
-    """How many optimizer steps the model has taken (None: not compiled)."""
-    opt = getattr(model, "optimizer", None)
-    try:
-        return int(keras.ops.convert_to_numpy(opt.iterations)) if opt is not None else None
-    except (AttributeError, TypeError, ValueError):
-        return None
 
 
 def mode_check(model: keras.Model, fit_part: DataLike, held: DataLike, what: str) -> Check:
