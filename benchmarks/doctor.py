@@ -63,7 +63,8 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
     from facekit.diagnose import doctor
 
     model, h, _ = train_variant("question", prof, train, val, seed, prof.epochs, stop_early=False)
-    row: dict[str, Any] = {"kind": "question", "profile": prof.name, "seed": seed, "stuck": h.stuck}
+    row: dict[str, Any] = {"kind": "question", "profile": prof.name, "seed": seed, "stuck": h.stuck,
+                           "ranking": "held_out"}
     if not h.stuck:
         return row
     report = doctor(model, train, val=val, trials=True, seed=seed)
@@ -174,10 +175,14 @@ def _trials(report: Any) -> dict[str, dict[str, Any]]:
                     "val_accuracy": t.val_accuracy} for t in report.trials}
 
 
-def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
+def planted_runs(seeds: int, epochs: int, done: set[tuple[str, int]] | None = None) -> list[dict[str, Any]]:
+    """Each planted fault on ``seeds`` seeds (skipping ``done`` (kind, seed) pairs), every row
+    appended to ``doctor.jsonl`` as it finishes. Runs are judged on held-out images in inference
+    mode (`facekit.ablation.outcome`); a fix that adds BatchNorm is trained with `PreciseBatchNorm`,
+    as the doctor words it (recalibrate before you judge it)."""
     from facekit.ablation import outcome
     from facekit.data import make_faces
-    from facekit.diagnose import doctor
+    from facekit.diagnose import PreciseBatchNorm, batchnorm_layers, doctor
     from facekit.diagnose.trials import FIXES, compile_like
     from facekit.train import fit
 
@@ -207,6 +212,8 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
     for name, build, fault_fixes in (("mlp_lr_too_large", mlp, {"lower_lr"}),
                                      ("deep_cnn_init_too_small", deep_cnn, {"he_init", "batch_norm"})):
         for seed in range(seeds):
+            if (name, seed) in (done or set()):
+                continue
             keras.utils.set_random_seed(seed)
             model = build()
             h = fit(model, train, val, epochs=epochs, seed=seed)
@@ -217,7 +224,8 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
             report = doctor(examined, train, trials=True, seed=seed)
             top = report.top_fix
             row = {"kind": name, "seed": seed, "outcome": outcome(h)[0], "top_fix": top,
-                   "diverged": bool(h.non_finite),
+                   "diverged": bool(h.non_finite), "ranking": "held_out",
+                   "val_accuracy": [round(float(v), 4) for v in h["val_accuracy"]],
                    "failed_checks": [c.name for c in report.checks if not c.ok],
                    "fault_fixed_by_top": top in fault_fixes,
                    "trials": _trials(report)}
@@ -225,9 +233,14 @@ def planted_runs(seeds: int, epochs: int) -> list[dict[str, Any]]:
                 keras.utils.set_random_seed(seed)
                 fixed, lr = FIXES[top][1](build(), seed, float(model.optimizer.learning_rate))
                 compile_like(fixed, model, lr)
-                row["top_fix_outcome"] = outcome(fit(fixed, train, val, epochs=epochs, seed=seed))[0]
+                cbs = [PreciseBatchNorm(train.images)] if batchnorm_layers(fixed) else []
+                hf = fit(fixed, train, val, epochs=epochs, seed=seed, callbacks=cbs)
+                row["top_fix_outcome"], row["top_fix_epochs_to_learn"] = outcome(hf)
+                row["top_fix_val_accuracy"] = [round(float(v), 4) for v in hf["val_accuracy"]]
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
+            with OUT.open("a") as f:
+                f.write(json.dumps(row) + "\n")
     return rows
 
 
@@ -238,6 +251,8 @@ def trials_ranking(row: dict[str, Any]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
+    from facekit.ablation import OUTCOMES
+
     out = []
     groups = (("rules_on_ablation", "rule_fix", "rules only", None),
               ("trials_on_ablation", "top_fix", "trials ranked by training loss (before 2026-12-01)",
@@ -272,17 +287,18 @@ def table(rows: list[dict[str, Any]]) -> str:
         stuck = [r for r in q if r["stuck"]]
         out.append(f"The question's network ({q[0]['profile']} profile): {len(stuck)} of {len(q)} seeds "
                    "stuck.\n")
-        out.append("| ranking | fix chosen (seeds) | learns after the fix | stuck | drifting | "
+        out.append("| ranking | fix chosen (seeds) | learns after the fix | drifting | guessing | stuck | "
                    "epochs to learn (median) |")
-        out.append("|---|---|---|---|---|---|")
-        for key, name in (("top_fix", "trials (doctor(trials=True))"), ("rule_fix", "rules only")):
+        out.append("|---|---|---|---|---|---|---|")
+        for key, name in (("top_fix", "trials (doctor(trials=True)), ranked on held-out images"),
+                          ("rule_fix", "rules only")):
             chosen = [r for r in stuck if r.get(key)]
             fixes = ", ".join(f"{f} ({sum(r[key] == f for r in chosen)})"
                               for f in sorted({r[key] for r in chosen}))
             res = [r.get(key + "_outcome") for r in chosen]
             eps = [r[key + "_epochs_to_learn"] for r in chosen if r.get(key + "_epochs_to_learn")]
             out.append(f"| {name} | {fixes or '-'} | {res.count('learns')}/{len(stuck)} | "
-                       f"{res.count('stuck')} | {res.count('drifting')} | "
+                       f"{res.count('drifting')} | {res.count('guessing')} | {res.count('stuck')} | "
                        f"{statistics.median(eps) if eps else '-'} |")
     p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")]
     if p:
@@ -291,11 +307,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         out.append("|---|---|---|---|---|---|")
         for kind in dict.fromkeys(r["kind"] for r in p):
             rs = [r for r in p if r["kind"] == kind]
-            outcomes = ", ".join(f"{o} {n}" for o in ("learns", "drifting", "stuck")
+            outcomes = ", ".join(f"{o} {n}" for o in OUTCOMES
                                  if (n := sum(r["outcome"] == o for r in rs)))
             tops = ", ".join(f"{f} ({sum(str(r['top_fix']) == f for r in rs)})" for f in
                              sorted({str(r["top_fix"]) for r in rs}))
-            after = ", ".join(f"{o} {n}" for o in ("learns", "drifting", "stuck")
+            after = ", ".join(f"{o} {n}" for o in OUTCOMES
                               if (n := sum(r.get("top_fix_outcome") == o for r in rs)))
             out.append(f"| {kind} | {len(rs)} | {outcomes} | {tops} | "
                        f"{sum(r['fault_fixed_by_top'] for r in rs)}/{len(rs)} | "
@@ -331,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         OUT.write_text("".join(json.dumps(r) + "\n" for r in rows))
     elif not args.table:
         if args.planted:
-            new = planted_runs(args.seeds, args.epochs)
+            new = planted_runs(args.seeds, args.epochs,
+                               {(r["kind"], r["seed"]) for r in rows if r.get("ranking") == "held_out"})
         elif args.rules_on_ablation or args.trials_on_ablation:
             from facekit.profiles import get_profile, load_profile_data
 
@@ -361,9 +378,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
                 with OUT.open("a") as f:
                     f.write(json.dumps(row) + "\n")
-        if args.planted:
-            with OUT.open("a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in new)
         rows += new
     text = table(rows)
     write_with_notes(OUT.with_suffix(".md"), __doc__.splitlines()[0], text)

@@ -20,7 +20,6 @@ from facekit.style import (
     REF,
     STYLES,
     current_style,
-    figure,
     scaled_font,
     scaled_line,
     subplots,
@@ -41,7 +40,7 @@ __all__ = ["use_style", "current_style", "show_grid", "show_batch", "show_bgr_rg
            "plot_layer_stats", "color_dim", "plot_grad_norms", "plot_lr_sweep", "plot_ablation",
            "plot_mechanism", "plot_stats_over_training", "plot_confusion",
            "plot_reliability", "plot_group_accuracy", "show_most_wrong", "plot_comparison", "save",
-           "LivePlot"]
+           "subplots", "LivePlot"]
 
 def show_grid(ds: Dataset, per_class: int = 3, title: str | None = None) -> plt.Figure:
     """A grid with one column per class and ``per_class`` rows: what the classes look like."""
@@ -278,10 +277,11 @@ def _layer_colors(names: Sequence[str]) -> list[tuple[tuple[float, ...], float]]
 
 
 def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
-                             title: str | None = None) -> plt.Figure:
+                             title: str | None = None, ax: Axes | None = None,
+                             legend: bool = True) -> plt.Figure:
     """One `LayerStats` field (``dead``, ``zero``, ``rms``...) per layer over training, from an
-    `ActivationStats` callback."""
-    fig, ax = subplots(figsize=(8, 4))
+    `ActivationStats` callback; drawn into ``ax`` when given (one panel of a larger figure)."""
+    fig, ax = subplots(figsize=(8, 4)) if ax is None else (ax.figure, ax)
     series = stats.series(key)
     for (name, values), (color, lw) in zip(series.items(), _layer_colors(list(series))):
         ax.plot(stats.steps, values, color=color, lw=lw, label=name)
@@ -292,20 +292,24 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
     if key == "rms":
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=scaled_font(9), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    if legend:
+        ax.legend(fontsize=scaled_font(9), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     return fig
 
 
-def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm per layer") -> plt.Figure:
+def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm per layer",
+                    ax: Axes | None = None, legend: bool = True) -> plt.Figure:
     """Gradient norms per layer: over training from a `GradientStats` callback (log scale), or
-    at one moment from `facekit.diagnose.gradient_report`'s result (bars)."""
-    fig, ax = subplots(figsize=(8.5, 4))
+    at one moment from `facekit.diagnose.gradient_report`'s result (bars); drawn into ``ax`` when
+    given (one panel of a larger figure)."""
+    fig, ax = subplots(figsize=(8.5, 4)) if ax is None else (ax.figure, ax)
     if not isinstance(grads, Check):
         for (name, values), (color, lw) in zip(grads.norms.items(), _layer_colors(list(grads.norms))):
             ax.semilogy(grads.steps, values, color=color, lw=lw, label=name)
         ax.set(xlabel="batch", ylabel="gradient norm (log scale)")
-        ax.legend(fontsize=scaled_font(9), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+        if legend:
+            ax.legend(fontsize=scaled_font(9), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     else:
         rows = grads.values["layers"]
         ax.bar(range(len(rows)), [r["grad_norm"] for r in rows], color="#1f4e9c", hatch="//",
@@ -344,65 +348,59 @@ OUTCOME_MARKERS = {"learns": "o", "drifting": "s", "guessing": "^", "stuck": "x"
 
 
 def plot_ablation(ablation: Ablation, n_classes: int = 8,
-                  title: str = "one change at a time: training loss and held-out accuracy of every seed"
+                  title: str = "one change at a time, every seed: training loss and held-out accuracy"
                   ) -> plt.Figure:
-    """Top: one panel per variant, each run's training loss per epoch coloured by its outcome
-    (`facekit.ablation.OUTCOMES`), against the ln C line where a guess sits. Bottom: each run's
-    last held-out accuracy in inference mode (what Keras' ``val_accuracy`` shows), one row per
-    variant and per BatchNorm reading, against chance (1/C) and the "learns" bar."""
+    """One row per variant and per BatchNorm reading, one marker per run coloured by its outcome
+    (`facekit.ablation.OUTCOMES`). Left: the training loss at the last epoch, against ln C where a
+    guess sits. Right: the held-out accuracy at the last epoch in inference mode (what Keras'
+    ``val_accuracy`` shows), against chance (1/C) and the "learns" bar; the outcome counts beside it.
+    A reading row (``batch_norm [recalibrated]``) is the same runs read another way: its training
+    loss is its variant's."""
     from facekit.ablation import LEARNS_AT, READINGS, run_outcome
 
-    variants = [r for r in ablation.rows if "[" not in r["variant"]]
-    cols = min(4, len(variants))
-    rows_n = math.ceil(len(variants) / cols)
-    strip_h = 0.32 * len(ablation.rows) + 0.9
-    fig = figure(figsize=(2.8 * cols, 2.5 * rows_n + strip_h + 1.0))
-    grid = fig.add_gridspec(rows_n + 1, cols, height_ratios=[2.5] * rows_n + [strip_h])
-    chance = math.log(n_classes)
-    first = None
-    for k, row in enumerate(variants):
-        ax = fig.add_subplot(grid[k // cols, k % cols], sharex=first, sharey=first)
-        first = first or ax
-        for losses, what in ablation.curves(row["variant"]):
-            ax.plot(range(1, len(losses) + 1), losses, color=OUTCOME_COLORS.get(what, "grey"),
-                    lw=scaled_line(1.3), alpha=0.75)
-        ax.axhline(chance, **REF)
-        counts = (", " if current_style() == "default" else "\n").join(
-            f"{row[o]} {o}" for o in OUTCOME_COLORS if row.get(o))
-        ax.set_title(f"{row['variant']}\n{counts}", fontsize=scaled_font(9))
-        ax.grid(alpha=0.3)
-        if k // cols == rows_n - 1 or k + cols >= len(variants):
-            ax.set_xlabel("epoch")
-        if k % cols == 0:
-            ax.set_ylabel("training loss (nats)")
-    strip = fig.add_subplot(grid[rows_n, :])
+    n = len(ablation.rows)
+    height = 0.3 * n + 1.9
+    fig, (loss_ax, acc_ax) = subplots(1, 2, figsize=(NOTEBOOK_INCHES, height), sharey=True,
+                                      gridspec_kw={"width_ratios": [1, 1.6]})
     rng = np.random.default_rng(0)
-    labels = []
+    size = scaled_line(1.0) * 22
     for y, row in enumerate(ablation.rows):
-        name = row["variant"]
-        variant, _, rest = name.partition(" [")
+        variant, _, rest = row["variant"].partition(" [")
         reading = rest.rstrip("]") or None
         for run in ablation.runs.get(variant, []):
             key = f"val_accuracy_{reading}" if reading else "val_accuracy"
             acc = run[key][-1] if key in run else run["val_acc"]
             what = run_outcome(run, reading if reading in READINGS else None)[0]
-            strip.scatter(acc, y + rng.uniform(-0.18, 0.18), color=OUTCOME_COLORS.get(what, "grey"),
-                          marker=OUTCOME_MARKERS.get(what, "o"), s=scaled_line(1.0) * 22, alpha=0.8)
-        labels.append(name)
-    strip.axvline(1 / n_classes, **REF)
-    strip.axvline(LEARNS_AT, color="#1a7f37", lw=scaled_line(1), ls=":")
-    strip.set_yticks(range(len(labels)), labels, fontsize=scaled_font(8))
-    strip.set_ylim(len(labels) - 0.5, -0.5)
-    strip.set_xlim(0, 1)
-    strip.set_xlabel("held-out accuracy at the last epoch, inference mode (Keras' val_accuracy; 0-1)")
-    strip.grid(alpha=0.3, axis="x")
-    handles = [plt.Line2D([], [], color=c, marker=OUTCOME_MARKERS[k], lw=2, label=k)
+            style = {"color": OUTCOME_COLORS.get(what, "grey"), "marker": OUTCOME_MARKERS.get(what, "o"),
+                     "s": size, "alpha": 0.8}
+            jitter = y + rng.uniform(-0.18, 0.18)
+            acc_ax.scatter(acc, jitter, **style)
+            if reading is None:
+                loss_ax.scatter(run["final_loss"], jitter, **style)
+        if reading is not None:
+            loss_ax.text(0.03, y, f"the {variant} runs", va="center", color="grey",
+                         fontsize=scaled_font(8), transform=loss_ax.get_yaxis_transform())
+        counts = ", ".join(f"{row[o]} {o}" for o in OUTCOME_COLORS if row.get(o))
+        acc_ax.text(1.02, y, counts, va="center", fontsize=scaled_font(8),
+                    transform=acc_ax.get_yaxis_transform())
+    loss_ax.axvline(math.log(n_classes), **REF)
+    loss_ax.set_yticks(range(n), [r["variant"] for r in ablation.rows], fontsize=scaled_font(8))
+    loss_ax.set_ylim(n - 0.5, -0.5)
+    loss_ax.set_xlim(0, max(3.0, math.log(n_classes) + 0.3))
+    loss_ax.set_xlabel("training loss, last epoch (nats)")
+    acc_ax.axvline(1 / n_classes, **REF)
+    acc_ax.axvline(LEARNS_AT, color="#1a7f37", lw=scaled_line(1), ls=":")
+    acc_ax.set_xlim(0, 1)
+    acc_ax.set_xlabel("held-out accuracy, last epoch, inference mode (Keras' val_accuracy)")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3, axis="x")
+    handles = [plt.Line2D([], [], color=c, marker=OUTCOME_MARKERS[k], lw=0, label=k)
                for k, c in OUTCOME_COLORS.items()]
     handles += [plt.Line2D([], [], **REF, label=f"ln {n_classes} (loss) / 1/{n_classes} (accuracy): a guess"),
                 plt.Line2D([], [], color="#1a7f37", ls=":", label=f"accuracy {LEARNS_AT:g}: learns")]
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=scaled_font(9), frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=scaled_font(8), frameon=False)
     fig.suptitle(title, fontsize=scaled_font(11))
-    fig.tight_layout(rect=(0, 0.9 / (2.5 * rows_n + strip_h + 1.0), 1, 1))
+    fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
     return fig
 
 

@@ -254,8 +254,10 @@ def test_ablation_keeps_each_runs_curve_and_tolerates_runs_without_timings(tmp_p
     assert a.curves("batch_norm") == [([2.5, 1.2], "drifting")] and a.curves("he_init") == []
     assert "| question |" in a.outcome_table() and "| 2.080 | 0.12 | - |" in a.outcome_table()
     fig = plots.plot_ablation(a)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert titles == ["question\n1 stuck", "batch_norm\n1 drifting"]
+    loss_ax, acc_ax = fig.axes
+    assert [t.get_text() for t in loss_ax.get_yticklabels()] == ["question", "batch_norm"]
+    assert [t.get_text() for t in acc_ax.texts] == ["1 stuck", "1 drifting"]
+    assert sorted(float(c.get_offsets()[0][0]) for c in loss_ax.collections) == [1.2, 2.0799]
     plt.close(fig)
 
 
