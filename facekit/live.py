@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from facekit.style import REF, STYLES, current_style, scaled_font, subplots
+from facekit.style import STYLES, current_style
 
 
 def live_mode(mode: str = "auto") -> str:
@@ -116,9 +116,10 @@ class LivePlot(keras.callbacks.Callback):
         import matplotlib.pyplot as plt
         from IPython.display import display
 
+        from facekit.plots.curves import finish, loss_accuracy_figure, reference_lines
+
         if self._fig is None:
-            rows = 1 + len(self.runs)  # legend lines below the panels
-            self._fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 3.6 + 0.25 * rows))
+            self._fig = loss_accuracy_figure(len(self.runs))[0]
             plt.close(self._fig)  # shown through the display handle only, never again at cell end
         fig = self._fig
         ax_loss, ax_acc = fig.axes
@@ -136,8 +137,7 @@ class LivePlot(keras.callbacks.Callback):
                             label=f"{run['label']} train")
                 ax_acc.plot(run["epoch"], run["val_accuracy"], color=st["color"], marker=st["marker"],
                             ls="--", mfc="white", label=f"{run['label']} val")
-        ax_loss.axhline(math.log(c), **REF, label=f"ln {c} = {math.log(c):.3f} (chance)")
-        ax_acc.axhline(1 / c, **REF, label=f"chance = 1/{c}")
+        reference_lines(ax_loss, ax_acc, c)
         losses = [v for r in self.runs for v in r["batch_loss"] + r["val_loss"] if np.isfinite(v)]
         if losses:
             ax_loss.set_ylim(0, 1.05 * max(math.log(c) + 0.3, min(max(losses), 3 * math.log(c))))
@@ -150,12 +150,7 @@ class LivePlot(keras.callbacks.Callback):
         ax_loss.set_xlim(0, max(last, max((r["x"][-1] for r in self.runs if r["x"]), default=1)) + 0.5)
         ax_acc.set_xlim(0.5, last + 0.5)  # per-epoch points only: the axis starts at epoch 1
         ax_acc.xaxis.get_major_locator().set_params(integer=True)
-        for ax in (ax_loss, ax_acc):
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=scaled_font(8), loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                      ncol=2, frameon=False)  # below the panel: never over the curves
-        fig.suptitle(self.title)
-        fig.tight_layout()
+        finish(fig, self.title)
         if self._handle is None:
             self._handle = display(fig, display_id=True)
         else:
