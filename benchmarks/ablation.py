@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     if not args.table:
-        from facekit.live import TerminalProgress
+        from facekit.plots.live import TerminalProgress
         from facekit.profiles import get_profile, load_profile_data
         from facekit.train import extra_callbacks
 

@@ -20,11 +20,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.core import guessing, sits_at_chance
 from facekit.data import Dataset
 from facekit.diagnose.batchnorm import BatchNormWatch, batchnorm_layers
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
-from facekit.train import History, fit, guessing, label_callbacks, sits_at_chance
+from facekit.train import History, fit, label_callbacks
 
 __all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "classify", "train_variant",
            "StopWhenCertain", "LEARNS_AT", "OUTCOMES", "READINGS", "run_outcome"]
@@ -39,7 +40,7 @@ def classify(stuck: bool, val_accuracy: Sequence[float], n_classes: int, n_val: 
     ``("learns", epoch)`` when validation accuracy reached ``learns_at`` (the first such epoch);
     ``("stuck", None)`` when the training loss sits at ln C; ``("guessing", None)`` when the training
     loss left ln C but the last validation accuracy is still no better than chance
-    (`facekit.train.guessing`); else ``("drifting", None)``: better than chance, below the bar."""
+    (`facekit.core.guessing`); else ``("drifting", None)``: better than chance, below the bar."""
     acc = np.asarray(val_accuracy, dtype=float)
     hit = np.flatnonzero(acc >= learns_at)
     if hit.size:
@@ -62,7 +63,7 @@ def outcome(history: History, learns_at: float = LEARNS_AT, key: str = "val_accu
 class StopWhenCertain(keras.callbacks.Callback):
     """Stop a run once its outcome is certain: validation accuracy (inference mode, held-out
     images) reached ``learns_at``, or the training loss has sat at ln C for ``patience`` epochs
-    (`facekit.train.sits_at_chance`) without going below it. Never on training accuracy: that is a
+    (`facekit.core.sits_at_chance`) without going below it. Never on training accuracy: that is a
     training-mode number (BatchNorm on batch statistics, Dropout on). A network whose output ignores
     the image cannot score below the label entropy (ln C on balanced data), so a loss under
     ln C - 0.001 means it is learning, however slowly: it trains on. Epochs before ``first``

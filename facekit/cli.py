@@ -74,7 +74,7 @@ def _story(args: argparse.Namespace) -> int:
         (out / ".facekit-write-test").unlink()
     except OSError as e:
         return _fail(f"--out {args.out}: cannot write there ({e.strerror or e})")
-    from facekit.live import TerminalProgress
+    from facekit.plots.live import TerminalProgress
     from facekit.story import run_story
     from facekit.train import extra_callbacks
 

@@ -19,8 +19,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.core import predict
 from facekit.data import Dataset, load, make_faces
-from facekit.evaluate import predict
 from facekit.models import answer_model, improved_model
 from facekit.profiles import Profile
 from facekit.train import History, fit
@@ -142,7 +142,7 @@ _RECORD_FIELDS = tuple(f for f in RunResult.__dataclass_fields__ if f not in ("h
 
 
 def _accuracy(model: keras.Model, ds: Dataset) -> float:
-    return float(np.mean(predict(model, ds).argmax(1) == ds.labels))
+    return float(np.mean(predict(model, ds.images).argmax(1) == ds.labels))
 
 
 def run_recipe(recipe: str | Recipe, train: Dataset, val: Dataset, test: Dataset, *,

@@ -20,9 +20,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "facekit"
 LAYERS: dict[str, float] = {
     "facekit.text": -1,  # wraps what every module prints to the notebook's width
     "facekit.data": 0, "facekit.synthetic": 1,
+    "facekit.core": 0.5, "facekit.runs": 0.5,  # data as arrays, the at-chance rule; the run caches
     "facekit.models": 1, "facekit.train": 1,
     "facekit.profiles": 2, "facekit.evaluate": 2, "facekit.style": 2,
-    "facekit.live": 2.5,  # callbacks that draw with facekit.style; plots re-exports LivePlot
     "facekit.claims": 0, "facekit.results": 0,  # print a sentence; read committed files
     "facekit.diagnose": 3,
     "facekit.ablation": 4, "facekit.generalize": 4, "facekit.exercises": 4,

@@ -22,10 +22,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.core import DataLike, as_arrays, guessing
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import cross_entropy
+from facekit.runs import trained_steps
 from facekit.text import ROOM, wrap
-from facekit.train import DataLike, as_arrays, guessing, trained_steps
 
 __all__ = ["batchnorm_layers", "recalibrate_batchnorm", "Recalibration", "PreciseBatchNorm", "mode_gap",
            "BatchNormWatch", "predict_modes", "scores", "outputs", "mode_check", "held_out_check",
@@ -377,7 +378,7 @@ def mode_check(model: keras.Model, fit_part: DataLike, held: DataLike, what: str
 
 def held_out_check(model: keras.Model, held: DataLike, what: str) -> Check:
     """Inference-mode accuracy on held-out images. A trained model no better than chance there
-    (`facekit.train.guessing`) fails, whatever its training loss; an untrained one (0 optimizer
+    (`facekit.core.guessing`) fails, whatever its training loss; an untrained one (0 optimizer
     steps) passes with a note."""
     x, y = as_arrays(held)
     c = int(model.output_shape[-1])

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facekit.core import CHANCE_TOL, sits_at_chance
 from facekit.diagnose.probes import activation_layers, layer_of, layer_stats, outputs_are_probs, probe_model
 from facekit.text import wrap
-from facekit.train import CHANCE_TOL, sits_at_chance
 
 __all__ = ["ActivationStats", "GradientStats", "ChanceAlarm"]
 
@@ -133,7 +133,7 @@ class GradientStats(_EveryN):
 
 class ChanceAlarm(keras.callbacks.Callback):
     """Raise the alarm when the training loss sits at ln C for ``patience`` epochs in a row
-    (`facekit.train.sits_at_chance` within ``eps``: the rule `History.stuck` uses): print what
+    (`facekit.core.sits_at_chance` within ``eps``: the rule `History.stuck` uses): print what
     that means and what to check next; with ``stop=True`` also stop training. ``alarm.fired``
     (and ``alarm.fired_epoch``) tell whether it did. With validation data it also watches the
     other symptom: the training loss below ln C while ``val_accuracy`` (inference mode) stays

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facekit.core import DataLike, as_arrays, predict
 from facekit.diagnose.probes import (
     act_name,
     activation_layers,
@@ -23,12 +24,10 @@ from facekit.diagnose.probes import (
     layer_of,
     layer_stats,
     outputs_are_probs,
-    predict_batches,
     probe_model,
     sample,
 )
 from facekit.text import ROOM, wrap
-from facekit.train import DataLike, as_arrays
 
 __all__ = ["Check", "loss_at_init", "output_sensitivity", "input_baseline", "activation_report",
            "signal_gains", "gradient_report", "overfit_one_batch", "lr_sweep", "clone_for_training"]
@@ -60,7 +59,7 @@ def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
     x, y = sample(data, n)
     ensure_built(model, x)
     c = int(model.output_shape[-1])
-    loss = cross_entropy(model, predict_batches(model, x), y)
+    loss = cross_entropy(model, predict(model, x, 32, eager=True), y)
     prior = np.bincount(y, minlength=c) / len(y)
     entropy = float(-(prior[prior > 0] * np.log(prior[prior > 0])).sum())
     ok = loss <= 1.2 * math.log(c)  # Karpathy: at init, ln C; 20% above is still fine
@@ -81,7 +80,7 @@ def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshol
     A network whose logits barely move gives every image the same prediction: loss ln C."""
     x, _ = sample(data, n)
     ensure_built(model, x)
-    p = predict_batches(model, x)
+    p = predict(model, x, 32, eager=True)
     spread = float(centered_logits(model, p).std(0).mean())
     prob_spread = float(p.std(0).mean()) if outputs_are_probs(model, p) else float("nan")
     ok = spread >= threshold
@@ -96,7 +95,7 @@ def input_baseline(model: keras.Model, data: DataLike, n: int = 64) -> Check:
     hardly change, the network is not using its input."""
     x, y = sample(data, n)
     ensure_built(model, x)
-    p, p0 = predict_batches(model, x), predict_batches(model, np.zeros_like(x))
+    p, p0 = predict(model, x, 32, eager=True), predict(model, np.zeros_like(x), 32, eager=True)
     change = float(np.abs(p - p0).mean())
     loss, loss0 = cross_entropy(model, p, y), cross_entropy(model, p0, y)
     ok = change >= 1e-3

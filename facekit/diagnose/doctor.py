@@ -8,12 +8,12 @@ import keras
 import numpy as np
 
 import facekit.diagnose.checks as measure
+from facekit.core import DataLike, as_arrays, check_data
 from facekit.diagnose.batchnorm import held_out_check, mode_check
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import ensure_built, sample
 from facekit.diagnose.trials import Trial, learning_rate, try_fixes
 from facekit.text import WIDTH, wrap
-from facekit.train import DataLike, as_arrays, check_data
 
 __all__ = ["Report", "doctor", "RULE_ORDER"]
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from facekit.train import DataLike, as_arrays
+from facekit.core import DataLike, as_arrays
 
 __all__ = ["LayerStats", "layer_stats", "activation_layers", "act_name", "ensure_built", "probe_model",
-           "predict_batches", "outputs_are_probs", "centered_logits", "cross_entropy", "sample",
+           "outputs_are_probs", "centered_logits", "cross_entropy", "sample",
            "layer_of"]
 
 _LINEAR = {"linear", "softmax", "sigmoid"}
@@ -70,11 +70,6 @@ def activation_layers(model: keras.Model) -> list[keras.layers.Layer]:
 def probe_model(model: keras.Model, layers: list[keras.layers.Layer]) -> keras.Model:
     inp = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inp, [la.output for la in layers])
-
-
-def predict_batches(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
-                           for i in range(0, len(x), batch_size)])
 
 
 def outputs_are_probs(model: keras.Model, p: np.ndarray) -> bool:

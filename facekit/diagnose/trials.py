@@ -18,9 +18,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.core import DataLike
 from facekit.diagnose.batchnorm import outputs, recalibrate_batchnorm, scores
 from facekit.diagnose.probes import act_name, ensure_built, sample
-from facekit.train import DataLike
 
 __all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate"]
 

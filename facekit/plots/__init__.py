@@ -9,7 +9,6 @@ import os
 
 import matplotlib.pyplot as plt
 
-from facekit.live import LivePlot
 from facekit.plots.curves import plot_histories, plot_history
 from facekit.plots.data import show_augmented, show_batch, show_bgr_rgb, show_grid
 from facekit.plots.evaluation import plot_confusion, plot_group_accuracy, plot_reliability, show_most_wrong
@@ -20,6 +19,7 @@ from facekit.plots.inside import (
     plot_lr_sweep,
     plot_stats_over_training,
 )
+from facekit.plots.live import LivePlot
 from facekit.plots.studies import (
     OUTCOME_COLORS,
     OUTCOME_MARKERS,

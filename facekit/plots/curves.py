@@ -1,5 +1,5 @@
 """Training curves: loss and accuracy per epoch, train and validation, against ln C and 1/C
-(chapters 02-06). `facekit.live.LivePlot` draws the same two panels while a run trains."""
+(chapters 02-06). `LivePlot` (`facekit.plots.live`) draws the same two panels while a run trains."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def plot_histories(histories: Sequence[History], title: str = "training curves",
     last = max((len(h.epochs) for h in histories), default=1)
     for ax in (ax_loss, ax_acc):
         ax.set_xlim(0.5, last + 0.5)  # the data starts at epoch 1
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]  # an AutoLocator
     finish(fig, title)
     return fig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -120,7 +120,7 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
                              legend: bool = True) -> plt.Figure:
     """One `LayerStats` field (``dead``, ``zero``, ``rms``...) per layer over training, from an
     `ActivationStats` callback; drawn into ``ax`` when given (one panel of a larger figure)."""
-    fig, ax = subplots(figsize=(8, 4)) if ax is None else (ax.figure, ax)
+    fig, ax = subplots(figsize=(8, 4)) if ax is None else (cast(plt.Figure, ax.figure), ax)
     series = stats.series(key)
     for (name, values), (color, lw) in zip(series.items(), _layer_colors(list(series))):
         ax.plot(stats.steps, values, color=color, lw=lw, label=name)
@@ -142,7 +142,7 @@ def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm pe
     """Gradient norms per layer: over training from a `GradientStats` callback (log scale), or
     at one moment from `facekit.diagnose.gradient_report`'s result (bars); drawn into ``ax`` when
     given (one panel of a larger figure)."""
-    fig, ax = subplots(figsize=(8.5, 4)) if ax is None else (ax.figure, ax)
+    fig, ax = subplots(figsize=(8.5, 4)) if ax is None else (cast(plt.Figure, ax.figure), ax)
     if not isinstance(grads, Check):
         for (name, values), (color, lw) in zip(grads.norms.items(), _layer_colors(list(grads.norms))):
             ax.semilogy(grads.steps, values, color=color, lw=lw, label=name)

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.plots.curves import finish, loss_accuracy_figure, reference_lines
 from facekit.style import STYLES, current_style
 
 
@@ -115,8 +116,6 @@ class LivePlot(keras.callbacks.Callback):
     def _draw(self) -> None:
         import matplotlib.pyplot as plt
         from IPython.display import display
-
-        from facekit.plots.curves import finish, loss_accuracy_figure, reference_lines
 
         if self._fig is None:
             self._fig = loss_accuracy_figure(len(self.runs))[0]
