@@ -45,12 +45,12 @@ def from_mechanism(profile: str, epochs: int, path: Path = RESULTS / "mechanism.
     """The mechanism study's runs that are ablation runs, as ablation rows keyed by (variant, seed)."""
     from facekit.ablation import classify
     from facekit.models import VARIANTS
+    from facekit.results import read_jsonl_path
 
     out: dict[tuple, dict] = {}
     if not path.exists():
         return out
-    for line in path.read_text().splitlines():
-        r = json.loads(line) if line.strip() else None
+    for r in read_jsonl_path(path):
         if not r or r["profile"] != profile or r.get("switch") or r.get("max_epochs") != epochs:
             continue
         variant = _FROM_MECHANISM.get((r["optimizer"], r["init"], r["lr"]))
@@ -114,8 +114,9 @@ def write_table(out: Path) -> str:
     """The table of the runs in ``out``, written to benchmarks/results/ablation.md for the package's
     own jsonl (else beside ``out``), keeping the hand-written notes below the marker there."""
     from benchmarks.notes import write_with_notes
+    from facekit.results import read_jsonl_path
 
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    rows = read_jsonl_path(out)
     md = MD if out.resolve() == OUT.resolve() else out.with_suffix(".md")
     text = table(rows)
     write_with_notes(md, f"{__doc__.splitlines()[0]}\n\n    {__doc__.splitlines()[2].strip()}", text)
@@ -139,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.table:
         from facekit.live import TerminalProgress
         from facekit.profiles import get_profile, load_profile_data
+        from facekit.results import read_jsonl_path
         from facekit.train import extra_callbacks
 
         prof = get_profile(args.profile)
-        lines = out.read_text().splitlines() if out.exists() else []
-        rows = [json.loads(line) for line in lines if line.strip()]
+        rows = read_jsonl_path(out) if out.exists() else []
         done = {(r["profile"], r["max_epochs"], r["variant"], r["seed"]) for r in rows}
         copied = from_mechanism(prof.name, args.epochs)
         train = val = None

@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.notes import write_with_notes
+from facekit.results import read_jsonl_path
 
 OUT = Path(__file__).resolve().parents[1] / "facekit" / "results" / "mechanism.jsonl"
 
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
     args = p.parse_args(argv)
     out = Path(args.out)
-    runs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    runs = read_jsonl_path(out) if out.exists() else []
     if not args.table:
         from facekit.profiles import get_profile, load_profile_data
 

@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_table(out: Path) -> str:
     """Rebuild the markdown table next to a JSON-lines file of runs."""
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    from facekit.results import read_jsonl_path
+
+    rows = read_jsonl_path(out)
     cmds = sorted({r.get("command", "") for r in rows} - {""})
     text = "Regenerate with:\n\n" + "".join(f"    {c}\n" for c in cmds) + f"\n{table(rows)}\n"
     out.with_suffix(".md").write_text(text)

@@ -7,14 +7,12 @@ wrote. Both summarise runs with the same function, so a table means the same thi
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -24,6 +22,7 @@ from facekit.data import Dataset
 from facekit.diagnose.batchnorm import BatchNormWatch, batchnorm_layers
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
+from facekit.results import read_jsonl_path
 from facekit.train import History, fit, guessing, label_callbacks, sits_at_chance
 
 __all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "classify", "train_variant",
@@ -197,7 +196,7 @@ class Ablation:
     def from_jsonl(cls, path: str | os.PathLike) -> Ablation:
         """The table from runs written by ``python -m benchmarks.ablation`` (one JSON object a
         run), keeping each run's record for `curves`."""
-        runs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        runs = read_jsonl_path(path)
         names = sorted(dict.fromkeys(r["variant"] for r in runs),
                        key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else len(VARIANTS))
         by = {n: [r for r in runs if r["variant"] == n] for n in names}

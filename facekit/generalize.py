@@ -8,12 +8,10 @@ at the end.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -23,6 +21,7 @@ from facekit.data import Dataset, load, make_faces
 from facekit.evaluate import predict
 from facekit.models import answer_model, improved_model
 from facekit.profiles import Profile
+from facekit.results import read_jsonl_path
 from facekit.train import History, fit
 
 __all__ = ["Recipe", "RECIPES", "RunResult", "Comparison", "regime_data", "early_stopping",
@@ -172,7 +171,7 @@ class Comparison:
     @classmethod
     def from_jsonl(cls, path: str | os.PathLike, setting: str = "") -> Comparison:
         """The runs written by ``python -m benchmarks.generalize`` (one JSON object a line)."""
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        rows = read_jsonl_path(path)
         return cls([RunResult(**{k: r[k] for k in _RECORD_FIELDS}) for r in rows], setting)
 
     def of(self, recipe: str) -> list[RunResult]:
