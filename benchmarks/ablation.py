@@ -81,10 +81,9 @@ def run_one(profile: Any, train: Any, val: Any, variant: str, seed: int, epochs:
 def table(rows: list[dict[str, Any]]) -> str:
     """Per variant (and per BatchNorm reading): outcomes over seeds, epochs to learn, medians."""
     from facekit.ablation import OUTCOMES, READINGS, summarise
+    from facekit.text import markdown_table
 
-    out = ["| profile | variant | change | seeds | learns | drifting | guessing | stuck | epochs to learn "
-           "(median) | final training loss (median) | val acc, inference mode (median) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows_out = []
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["profile"], r["max_epochs"], r["variant"]), []).append(r)
@@ -93,10 +92,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         for way in (None, *[w for w in READINGS if all(f"outcome_{w}" in r for r in rs)]):
             row = summarise(variant, rs, way)
             e = row["epochs_to_learn"]
-            out.append(f"| {prof} ({ep} epochs) | {row['variant']} | {row['change']} | {len(rs)} | "
-                       + " | ".join(str(row[k]) for k in OUTCOMES)
-                       + f" | {'-' if e is None else f'{e:g}'} | {row['final_loss']:.3f} "
-                       f"| {row['val_acc']:.3f} |")
+            rows_out.append([f"{prof} ({ep} epochs)", row["variant"], row["change"], len(rs),
+                             *[row[k] for k in OUTCOMES], "-" if e is None else f"{e:g}",
+                             f"{row['final_loss']:.3f}", f"{row['val_acc']:.3f}"])
+    out = [markdown_table(["profile", "variant", "change", "seeds", "learns", "drifting", "guessing", "stuck",
+                           "epochs to learn (median)", "final training loss (median)",
+                           "val acc, inference mode (median)"], rows_out)]
     out.append(f"\nln 8 = {math.log(8):.4f}. Judged on the held-out images in inference mode: learns: "
                "validation accuracy >= 0.5 (4x chance) within the epochs; drifting: better than chance, "
                "below 0.5; guessing: the training loss left ln 8 but validation accuracy is no better than "

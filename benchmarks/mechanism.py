@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from benchmarks.notes import write_with_notes
 from facekit.results import read_jsonl_path
+from facekit.text import markdown_table
 
 OUT = Path(__file__).resolve().parents[1] / "facekit" / "results" / "mechanism.jsonl"
 
@@ -143,10 +144,7 @@ def summarise(runs: list[dict[str, Any]]) -> str:
     for r in runs:
         groups.setdefault((r["profile"], r["optimizer"], r["init"], r["lr"], tuple(r.get("switch") or ())),
                           []).append(r)
-    out = ["| profile | optimizer | init | lr | seeds | learns | stuck | drifting | epochs to learn "
-           "(median) | max dead share: init -> after 1 epoch | logit spread: init -> after 1 epoch "
-           "| relative update per step, median (conv1 / last conv) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = []
     for (prof, opt, init, lr, switch), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][0], kv[0][1], kv[0][2], -kv[0][3], kv[0][4])):
         n = len(rs)
@@ -161,12 +159,13 @@ def summarise(runs: list[dict[str, Any]]) -> str:
         upd_first = statistics.median(b["update"][0] for r in rs for b in r["batches"][1:])
         upd_last = statistics.median(b["update"][-2] for r in rs for b in r["batches"][1:])
         rate = f"{lr:g}" + (f" -> {switch[1]:g} after {switch[0]} batches" if switch else "")
-        out.append(f"| {prof} | {opt} | {init} | {rate} | {n} | {counts['learns']} | "
-                   f"{counts['stuck']} | {counts['drifting']} | "
-                   f"{statistics.median(learned) if learned else '-'} | "
-                   f"{dead0:.0%} -> {dead1:.0%} | {sp0:.2g} -> {sp1:.2g} | "
-                   f"{upd_first:.2g} / {upd_last:.2g} |")
-    return "\n".join(out)
+        out.append([prof, opt, init, rate, n, counts["learns"], counts["stuck"], counts["drifting"],
+                    statistics.median(learned) if learned else "-", f"{dead0:.0%} -> {dead1:.0%}",
+                    f"{sp0:.2g} -> {sp1:.2g}", f"{upd_first:.2g} / {upd_last:.2g}"])
+    return markdown_table(["profile", "optimizer", "init", "lr", "seeds", "learns", "stuck", "drifting",
+                           "epochs to learn (median)", "max dead share: init -> after 1 epoch",
+                           "logit spread: init -> after 1 epoch",
+                           "relative update per step, median (conv1 / last conv)"], out)
 
 
 def _probe_epochs(run: dict[str, Any]) -> int:

@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from facekit.synthetic import write_folder
+    from facekit.text import markdown_table
 
     work = tempfile.mkdtemp(prefix="facekit-bench-")
     t = time.perf_counter()
@@ -297,8 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{util:.0%} of matmul", ""))
     for prof in args.notebooks:
         rows += notebook_rows(prof)
-    table = ["| measure | median (range) | ratio | target |", "|---|---|---|---|"]
-    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    table = markdown_table(["measure", "median (range)", "ratio", "target"], rows)
     head = (f"# facekit benchmarks\n\nMachine: {platform.machine()}, {os.cpu_count()} CPUs; Python "
             f"{platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
             f"NumPy {np.__version__}, OpenCV {cv2.__version__}. Data: {n} synthetic JPEGs at 200 px "
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Command: `python -m benchmarks.run {' '.join(argv or sys.argv[1:])}`\n\n")
     from benchmarks.notes import write_with_notes
 
-    write_with_notes(Path(args.out), head.rstrip(), "\n".join(table))  # hand-written notes below stay
+    write_with_notes(Path(args.out), head.rstrip(), table)  # hand-written notes below stay
     print(Path(args.out).read_text())
     return 0
 

@@ -23,6 +23,7 @@ from facekit.diagnose.batchnorm import BatchNormWatch, batchnorm_layers
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
 from facekit.results import read_jsonl_path
+from facekit.text import markdown_table
 from facekit.train import History, fit, guessing, label_callbacks, sits_at_chance
 
 __all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "classify", "train_variant",
@@ -207,25 +208,25 @@ class Ablation:
         return cls(rows, runs=by)
 
     def table(self) -> str:
-        out = ["| variant | change | stuck | final loss | val acc | s/epoch |", "|---|---|---|---|---|---|"]
-        for r in self.rows:
-            out.append(f"| {r['variant']} | {r['change']} | {r['stuck']}/{r['runs']} | "
-                       f"{r['final_loss']:.3f} | {r['val_acc']:.2f} | {r['s_per_epoch']:.1f} |")
+        rows = [[r["variant"], r["change"], f"{r['stuck']}/{r['runs']}", f"{r['final_loss']:.3f}",
+                 f"{r['val_acc']:.2f}", f"{r['s_per_epoch']:.1f}"] for r in self.rows]
+        out = [markdown_table(["variant", "change", "stuck", "final loss", "val acc", "s/epoch"], rows)]
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | |" for name, why in self.skipped]
         return "\n".join(out)
 
     def outcome_table(self) -> str:
         """The four-outcome table: how many runs learn, drift, guess or sit at ln C, judged on
         held-out images in inference mode."""
-        out = ["| variant | change | learns | drifting | guessing | stuck | epochs to learn | final loss "
-               "| val acc | s/epoch |", "|---|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for r in self.rows:
             n, e = r["runs"], r["epochs_to_learn"]
             learned = "-" if e is None else f"{e:g}"
             secs = "-" if math.isnan(r["s_per_epoch"]) else f"{r['s_per_epoch']:.1f}"
-            out.append(f"| {r['variant']} | {r['change']} | {r['learns']}/{n} | {r['drifting']}/{n} | "
-                       f"{r['guessing']}/{n} | {r['stuck']}/{n} | {learned} | {r['final_loss']:.3f} | "
-                       f"{r['val_acc']:.2f} | {secs} |")
+            rows.append([r["variant"], r["change"], f"{r['learns']}/{n}", f"{r['drifting']}/{n}",
+                         f"{r['guessing']}/{n}", f"{r['stuck']}/{n}", learned, f"{r['final_loss']:.3f}",
+                         f"{r['val_acc']:.2f}", secs])
+        out = [markdown_table(["variant", "change", "learns", "drifting", "guessing", "stuck",
+                               "epochs to learn", "final loss", "val acc", "s/epoch"], rows)]
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | | | | | |"
                 for name, why in self.skipped]
         return "\n".join(out)
