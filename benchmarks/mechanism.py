@@ -43,7 +43,8 @@ OUT = Path(__file__).resolve().parents[1] / "facekit" / "results" / "mechanism.j
 
 class Probe(keras.callbacks.Callback):
     """After every batch: dead share per ReLU layer, logit spread, gradient norm per layer (on a
-    fixed probe batch) and the relative update |dW|/|W| of every kernel in that step."""
+    fixed probe batch) and the relative update |dW|/|W| of every kernel in that step. The dead share
+    and the spread are `facekit.diagnose.probes`' (`dead_share`, `logit_spread`), as the doctor's."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batches: int):
         super().__init__()
@@ -62,18 +63,13 @@ class Probe(keras.callbacks.Callback):
         self.names = [layer_of(k.path) for k in self.kernels]
 
         @tf.function
-        def measure(x: tf.Tensor, y: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor]]:
+        def measure(x: tf.Tensor, y: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+            """The probe batch's activations (the output last) and each kernel's gradient norm."""
             with tf.GradientTape() as tape:
                 outs = probe(x, training=False)
-                p = outs[-1]
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, p))
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, outs[-1]))
             grads = tape.gradient(loss, self.kernels)
-            dead = [tf.reduce_mean(tf.cast(tf.reduce_all(tf.equal(tf.reshape(a, (-1, a.shape[-1])), 0.0), 0),
-                                           tf.float32)) for a in outs[:-1]]
-            z = tf.math.log(tf.clip_by_value(tf.cast(p, tf.float64), 1e-30, 1.0))
-            z = z - tf.reduce_mean(z, -1, keepdims=True)
-            spread = tf.reduce_mean(tf.math.reduce_std(z, 0))
-            return dead, spread, [tf.norm(g) for g in grads]
+            return outs, [tf.norm(g) for g in grads]
 
         self.measure = measure
         self._record(None)
@@ -90,9 +86,13 @@ class Probe(keras.callbacks.Callback):
             self._record(upd, float((logs or {}).get("loss", math.nan)))
 
     def _record(self, update: list[float] | None, loss: float = math.nan) -> None:
-        dead, spread, gnorm = self.measure(self.x, self.y)
-        self.rows.append({"step": self.step, "loss": loss, "dead": [round(float(d), 4) for d in dead],
-                          "spread": float(spread), "grad": [float(g) for g in gnorm],
+        from facekit.diagnose.probes import dead_share, logit_spread
+
+        outs, gnorm = self.measure(self.x, self.y)
+        dead = [dead_share(a.numpy()) for a in outs[:-1]]
+        self.rows.append({"step": self.step, "loss": loss, "dead": [round(d, 4) for d in dead],
+                          "spread": logit_spread(self.model, outs[-1].numpy()),
+                          "grad": [float(g) for g in gnorm],
                           "update": update,
                           "bias_mean": [round(float(np.mean(b.numpy())), 6) for b in self.biases]})
 
