@@ -37,6 +37,7 @@ from typing import Any
 import keras
 
 from benchmarks.notes import write_with_notes
+from facekit.results import read_jsonl_path
 
 OUT = Path(__file__).resolve().parent / "results" / "doctor.jsonl"
 # the doctor's fixes as one-change variants of the question's network (facekit.models.VARIANTS)
@@ -83,7 +84,7 @@ def _ablation_runs(prof: Any) -> dict[tuple[str, int], dict[str, Any]]:
     from benchmarks.ablation import OUT as ABLATION_OUT
 
     path = ABLATION_OUT
-    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = read_jsonl_path(path)
     return {(r["variant"], r["seed"]): r for r in runs if r["profile"] == prof.name}
 
 
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         from facekit.train import set_seed
 
         set_seed(0)  # deterministic TF ops from the first doctor call on (fit() turns them on too)
-    rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()] if OUT.exists() else []
+    rows = read_jsonl_path(OUT) if OUT.exists() else []
     if args.rejudge:
         from facekit.profiles import get_profile
 

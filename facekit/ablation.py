@@ -7,14 +7,12 @@ wrote. Both summarise runs with the same function, so a table means the same thi
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -25,6 +23,8 @@ from facekit.data import Dataset
 from facekit.diagnose.batchnorm import BatchNormWatch, batchnorm_layers
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
+from facekit.results import read_jsonl_path
+from facekit.text import markdown_table
 from facekit.train import History, fit, label_callbacks
 
 __all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "classify", "train_variant",
@@ -198,7 +198,7 @@ class Ablation:
     def from_jsonl(cls, path: str | os.PathLike) -> Ablation:
         """The table from runs written by ``python -m benchmarks.ablation`` (one JSON object a
         run), keeping each run's record for `curves`."""
-        runs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        runs = read_jsonl_path(path)
         names = sorted(dict.fromkeys(r["variant"] for r in runs),
                        key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else len(VARIANTS))
         by = {n: [r for r in runs if r["variant"] == n] for n in names}
@@ -209,25 +209,25 @@ class Ablation:
         return cls(rows, runs=by)
 
     def table(self) -> str:
-        out = ["| variant | change | stuck | final loss | val acc | s/epoch |", "|---|---|---|---|---|---|"]
-        for r in self.rows:
-            out.append(f"| {r['variant']} | {r['change']} | {r['stuck']}/{r['runs']} | "
-                       f"{r['final_loss']:.3f} | {r['val_acc']:.2f} | {r['s_per_epoch']:.1f} |")
+        rows = [[r["variant"], r["change"], f"{r['stuck']}/{r['runs']}", f"{r['final_loss']:.3f}",
+                 f"{r['val_acc']:.2f}", f"{r['s_per_epoch']:.1f}"] for r in self.rows]
+        out = [markdown_table(["variant", "change", "stuck", "final loss", "val acc", "s/epoch"], rows)]
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | |" for name, why in self.skipped]
         return "\n".join(out)
 
     def outcome_table(self) -> str:
         """The four-outcome table: how many runs learn, drift, guess or sit at ln C, judged on
         held-out images in inference mode."""
-        out = ["| variant | change | learns | drifting | guessing | stuck | epochs to learn | final loss "
-               "| val acc | s/epoch |", "|---|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for r in self.rows:
             n, e = r["runs"], r["epochs_to_learn"]
             learned = "-" if e is None else f"{e:g}"
             secs = "-" if math.isnan(r["s_per_epoch"]) else f"{r['s_per_epoch']:.1f}"
-            out.append(f"| {r['variant']} | {r['change']} | {r['learns']}/{n} | {r['drifting']}/{n} | "
-                       f"{r['guessing']}/{n} | {r['stuck']}/{n} | {learned} | {r['final_loss']:.3f} | "
-                       f"{r['val_acc']:.2f} | {secs} |")
+            rows.append([r["variant"], r["change"], f"{r['learns']}/{n}", f"{r['drifting']}/{n}",
+                         f"{r['guessing']}/{n}", f"{r['stuck']}/{n}", learned, f"{r['final_loss']:.3f}",
+                         f"{r['val_acc']:.2f}", secs])
+        out = [markdown_table(["variant", "change", "learns", "drifting", "guessing", "stuck",
+                               "epochs to learn", "final loss", "val acc", "s/epoch"], rows)]
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | | | | | |"
                 for name, why in self.skipped]
         return "\n".join(out)

@@ -24,7 +24,7 @@ from facekit.generalize import Comparison, load_regime, run_recipe
 from facekit.models import answer_model, question_model
 from facekit.profiles import Profile, get_profile, load_profile_data
 from facekit.runs import RunCache
-from facekit.text import WIDTH, wrap
+from facekit.text import WIDTH, markdown_table, wrap
 from facekit.train import History, fit, label_callbacks
 
 __all__ = ["StoryResult", "run_story", "reproduce", "diagnose", "fix", "beyond", "write_figures"]
@@ -42,15 +42,13 @@ class StoryResult:
     seconds: float = 0.0
 
     def table(self) -> str:
-        rows = ["| network | seed | final loss | train acc | val acc | stuck at chance |",
-                "|---|---|---|---|---|---|"]
         runs = [(h, s) for h, s in zip(self.question, self.profile.seeds)]
         runs += [(self.answer, self.profile.seeds[0])] if self.answer else []
-        for h, seed in runs:
-            name = h.label.split(",")[0]  # "question net, seed 0": the seed has its own column
-            rows.append(f"| {name} | {seed} | {h.final('loss'):.4f} | {h.final('accuracy'):.3f} "
-                        f"| {h.final('val_accuracy'):.3f} | {'yes' if h.stuck else 'no'} |")
-        return "\n".join(rows)
+        rows = [[h.label.split(",")[0],  # "question net, seed 0": the seed has its own column
+                 seed, f"{h.final('loss'):.4f}", f"{h.final('accuracy'):.3f}",
+                 f"{h.final('val_accuracy'):.3f}", "yes" if h.stuck else "no"] for h, seed in runs]
+        header = ["network", "seed", "final loss", "train acc", "val acc", "stuck at chance"]
+        return markdown_table(header, rows)
 
     def verdict(self) -> str:
         c = self.data.n_classes

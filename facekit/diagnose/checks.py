@@ -18,11 +18,11 @@ from facekit.core import DataLike, as_arrays, predict
 from facekit.diagnose.probes import (
     act_name,
     activation_layers,
-    centered_logits,
     cross_entropy,
     ensure_built,
     layer_of,
     layer_stats,
+    logit_spread,
     outputs_are_probs,
     probe_model,
     sample,
@@ -81,7 +81,7 @@ def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshol
     x, _ = sample(data, n)
     ensure_built(model, x)
     p = predict(model, x, 32, eager=True)
-    spread = float(centered_logits(model, p).std(0).mean())
+    spread = logit_spread(model, p)
     prob_spread = float(p.std(0).mean()) if outputs_are_probs(model, p) else float("nan")
     ok = spread >= threshold
     verdict = (f"logits vary across images by {spread:.2g} (std; healthy > {threshold:g}) - "

@@ -16,9 +16,9 @@ import numpy as np
 
 from facekit.core import DataLike, as_arrays
 
-__all__ = ["LayerStats", "layer_stats", "activation_layers", "act_name", "ensure_built", "probe_model",
-           "outputs_are_probs", "centered_logits", "cross_entropy", "sample",
-           "layer_of"]
+__all__ = ["LayerStats", "layer_stats", "dead_share", "activation_layers", "act_name", "ensure_built",
+           "probe_model", "outputs_are_probs", "centered_logits", "logit_spread",
+           "cross_entropy", "sample", "layer_of"]
 
 _LINEAR = {"linear", "softmax", "sigmoid"}
 
@@ -83,6 +83,12 @@ def centered_logits(model: keras.Model, p: np.ndarray) -> np.ndarray:
     return z - z.mean(-1, keepdims=True)
 
 
+def logit_spread(model: keras.Model, p: np.ndarray) -> float:
+    """How much the outputs ``p`` change from image to image: the std over images of the centred
+    logits, averaged over classes."""
+    return float(centered_logits(model, p).std(0).mean())
+
+
 def cross_entropy(model: keras.Model, p: np.ndarray, y: np.ndarray) -> float:
     z = centered_logits(model, p)
     z = z - z.max(-1, keepdims=True)  # stable log-softmax
@@ -98,15 +104,30 @@ def sample(data: DataLike, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 def layer_stats(name: str, a: np.ndarray, near_zero: float = 1e-3) -> LayerStats:
     """`LayerStats` of one activation array (batch first, channels last)."""
-    a = np.asarray(a, dtype=np.float32)
-    flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+    flat = _per_channel(a)
     nz = flat != 0
     mean = float(flat.mean(dtype=np.float64))
     ms = float(np.square(flat, dtype=np.float64).mean())
     near = np.count_nonzero(nz & (flat > -near_zero) & (flat < near_zero)) / max(flat.size, 1)
     return LayerStats(name, mean, math.sqrt(max(ms - mean * mean, 0.0)), math.sqrt(ms),
                       1 - np.count_nonzero(nz) / max(flat.size, 1), float(near),
-                      float((~nz.any(0)).mean()), flat.shape[1])
+                      _dead(nz), flat.shape[1])
+
+
+def dead_share(a: np.ndarray) -> float:
+    """`LayerStats.dead` alone, in one pass over ``a``: the share of channels that are zero for
+    every position of every image (for probes that run after every batch)."""
+    return _dead(_per_channel(a) != 0)
+
+
+def _per_channel(a: np.ndarray) -> np.ndarray:
+    """An activation array (batch first, channels last) as float32, one column per channel."""
+    a = np.asarray(a, dtype=np.float32)
+    return a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+
+
+def _dead(nonzero: np.ndarray) -> float:
+    return float((~nonzero.any(0)).mean())
 
 
 def layer_of(var_path: str) -> str:

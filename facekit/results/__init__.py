@@ -10,6 +10,7 @@ depends on the current folder. The benchmarks write them here; their tables are 
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from statistics import median
@@ -24,9 +25,16 @@ def path(name: str) -> Path:
     return Path(str(resources.files(__name__) / name))
 
 
+def read_jsonl_path(file: str | os.PathLike) -> list[dict]:
+    """Every record of a JSON-lines file (one JSON object a line, blank lines skipped), in the order
+    they were written: the one reader of the benchmarks' ``*.jsonl`` files."""
+    return [json.loads(line) for line in Path(file).read_text().splitlines() if line.strip()]
+
+
 def read_jsonl(name: str) -> list[dict]:
-    """Every record of one result file, in the order the benchmark wrote them."""
-    return [json.loads(line) for line in path(name).read_text().splitlines() if line.strip()]
+    """Every record of one committed result file (one of `NAMES`), in the order the benchmark wrote
+    them."""
+    return read_jsonl_path(path(name))
 
 
 def mechanism_runs(profile: str = "classroom") -> list[dict]:
