@@ -18,9 +18,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from facekit.core import guessing, sits_at_chance
+from facekit.core import guessing
 from facekit.data import Dataset
 from facekit.diagnose.batchnorm import BatchNormWatch, batchnorm_layers
+from facekit.diagnose.callbacks import ChanceWatch
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
 from facekit.results import read_jsonl_path
@@ -60,7 +61,7 @@ def outcome(history: History, learns_at: float = LEARNS_AT, key: str = "val_accu
     return classify(history.stuck, acc, history.n_classes, history.n_val, learns_at)
 
 
-class StopWhenCertain(keras.callbacks.Callback):
+class StopWhenCertain(ChanceWatch):
     """Stop a run once its outcome is certain: validation accuracy (inference mode, held-out
     images) reached ``learns_at``, or the training loss has sat at ln C for ``patience`` epochs
     (`facekit.core.sits_at_chance`) without going below it. Never on training accuracy: that is a
@@ -71,23 +72,13 @@ class StopWhenCertain(keras.callbacks.Callback):
     the switch."""
 
     def __init__(self, patience: int = 4, learns_at: float = LEARNS_AT, first: int = 0):
-        super().__init__()
-        self.patience, self.learns_at, self.first = patience, learns_at, first
-        self.losses: list[float] = []
+        super().__init__(first)
+        self.patience, self.learns_at = patience, learns_at
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.losses = []
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        if epoch < self.first:
-            return
-        self.losses.append(float(logs.get("loss", float("nan"))))
-        c = int(self.model.output_shape[-1])
-        window = self.losses[-self.patience:]
+    def judge(self, epoch: int, logs: dict[str, Any]) -> None:
+        c = self.n_classes
         if float(logs.get("val_accuracy", 0.0)) >= self.learns_at or (
-                len(window) == self.patience and sits_at_chance(window, c, self.patience)
-                and min(window) >= math.log(c) - 0.001):
+                self.sits(self.patience) and min(self.losses[-self.patience:]) >= math.log(c) - 0.001):
             self.model.stop_training = True
 
 

@@ -9,6 +9,8 @@ import time
 import zipfile
 from pathlib import Path
 
+__all__ = ["main", "build_parser", "check_model_archive", "MAX_CONFIG_BYTES", "MAX_MODEL_BYTES"]
+
 
 def _synth(args: argparse.Namespace) -> int:
     from facekit.data import write_folder

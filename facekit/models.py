@@ -16,7 +16,7 @@ from keras import layers
 from facekit.text import ROOM, wrap
 
 __all__ = ["question_model", "answer_model", "improved_model", "augmentation", "question_variant",
-           "VARIANTS", "question_min_size", "compile_like_question"]
+           "VARIANTS", "question_min_size", "compile_like_question", "architecture", "same_architecture"]
 
 # The question's blocks: conv layers per block; Dropout(0.4) after blocks 3-5; a MaxPool after each.
 _QUESTION_BLOCKS = (1, 3, 2, 2, 2)

@@ -20,6 +20,7 @@ from facekit.diagnose.probes import (
     activation_layers,
     cross_entropy,
     ensure_built,
+    fresh_optimizer,
     layer_of,
     layer_stats,
     logit_spread,
@@ -201,12 +202,8 @@ def clone_for_training(model: keras.Model, learning_rate: float | None = None, s
 
     clone = keras.models.clone_model(model, clone_function=seeded)
     clone.set_weights(model.get_weights())
-    opt_cfg = model.optimizer.get_config() if getattr(model, "optimizer", None) else None
-    opt = type(model.optimizer).from_config(opt_cfg) if opt_cfg else keras.optimizers.Adam()
-    if learning_rate is not None:
-        opt.learning_rate = learning_rate
-    clone.compile(optimizer=opt, loss=model.loss or "sparse_categorical_crossentropy",
-                  jit_compile=False)
+    clone.compile(optimizer=fresh_optimizer(model, learning_rate),
+                  loss=model.loss or "sparse_categorical_crossentropy", jit_compile=False)
     return clone
 
 

@@ -18,7 +18,7 @@ from facekit.core import DataLike, as_arrays
 
 __all__ = ["LayerStats", "layer_stats", "dead_share", "activation_layers", "act_name", "ensure_built",
            "probe_model", "outputs_are_probs", "centered_logits", "logit_spread",
-           "cross_entropy", "sample", "layer_of"]
+           "cross_entropy", "sample", "layer_of", "fresh_optimizer"]
 
 _LINEAR = {"linear", "softmax", "sigmoid"}
 
@@ -36,7 +36,6 @@ class LayerStats:
     zero: float
     near_zero: float
     dead: float
-    channels: int
 
 
 def ensure_built(model: keras.Model, x: np.ndarray) -> None:
@@ -111,7 +110,7 @@ def layer_stats(name: str, a: np.ndarray, near_zero: float = 1e-3) -> LayerStats
     near = np.count_nonzero(nz & (flat > -near_zero) & (flat < near_zero)) / max(flat.size, 1)
     return LayerStats(name, mean, math.sqrt(max(ms - mean * mean, 0.0)), math.sqrt(ms),
                       1 - np.count_nonzero(nz) / max(flat.size, 1), float(near),
-                      _dead(nz), flat.shape[1])
+                      _dead(nz))
 
 
 def dead_share(a: np.ndarray) -> float:
@@ -132,3 +131,14 @@ def _dead(nonzero: np.ndarray) -> float:
 
 def layer_of(var_path: str) -> str:
     return var_path.split("/")[-2] if "/" in var_path else var_path
+
+
+def fresh_optimizer(model: keras.Model, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+    """A new optimizer of the kind and settings ``model`` was compiled with (Adam when it was not),
+    at ``learning_rate`` when given: a copy trained with it starts from step 0, whatever the
+    original has done."""
+    opt = getattr(model, "optimizer", None)
+    cfg = opt.get_config() if opt is not None else keras.optimizers.Adam().get_config()
+    if learning_rate is not None:
+        cfg["learning_rate"] = learning_rate
+    return type(opt or keras.optimizers.Adam()).from_config(cfg)

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
     from facekit.train import History
 
 
+
+__all__ = ["loss_accuracy_figure", "reference_lines", "finish", "plot_histories", "plot_history"]
+
+
 def loss_accuracy_figure(n_runs: int) -> tuple[plt.Figure, Axes, Axes]:
     """The two panels, loss | accuracy, of `plot_histories` and `LivePlot`, with room below them
     for one legend line a run."""

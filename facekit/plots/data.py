@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
     pass
 
 
+
+__all__ = ["show_grid", "show_batch", "show_bgr_rgb", "show_augmented"]
+
+
 def show_grid(ds: Dataset, per_class: int = 3, title: str | None = None) -> plt.Figure:
     """A grid with one column per class and ``per_class`` rows: what the classes look like."""
     n = ds.n_classes

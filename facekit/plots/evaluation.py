@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
     from facekit.evaluate import Evaluation
 
 
+
+__all__ = ["plot_confusion", "plot_reliability", "plot_group_accuracy", "show_most_wrong"]
+
+
 def plot_confusion(evaluation: Evaluation, title: str = "confusion matrix (rows: true class)") -> plt.Figure:
     """Confusion matrix of a `facekit.evaluate.Evaluation`: counts in each cell, shaded by the
     share of the true class (row)."""

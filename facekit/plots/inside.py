@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
     from facekit.diagnose import ActivationStats, GradientStats, LayerStats
 
 
+
+__all__ = ["plot_layer_stats", "color_dim", "plot_stats_over_training", "plot_grad_norms", "plot_lr_sweep"]
+
+
 def plot_layer_stats(check: Check | Sequence[LayerStats],
                      title: str = "activations after each layer") -> plt.Figure:
     """Per layer (after the activation): signal RMS on a log scale, and the shares of exact

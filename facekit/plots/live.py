@@ -20,6 +20,8 @@ import numpy as np
 from facekit.plots.curves import finish, loss_accuracy_figure, reference_lines
 from facekit.style import STYLES, current_style
 
+__all__ = ["LivePlot", "TerminalProgress", "live_mode"]
+
 
 def live_mode(mode: str = "auto") -> str:
     """'plot' in a Jupyter kernel, 'text' elsewhere, 'off' when ``FACEKIT_LIVE=0``."""
@@ -79,7 +81,7 @@ class LivePlot(keras.callbacks.Callback):
         """This batch's own loss. Keras reports a running mean over the epoch, weighted by batch size
         (unless something resets the metrics every batch, as `facekit.train.fit` does): the loss
         tracker's total and count give the batch's share exactly either way."""
-        tracker = getattr(self.model, "_loss_tracker", None)
+        tracker = next((m for m in self.model.metrics if m.name == "loss"), None)  # Keras' loss Mean
         try:
             total, count = float(tracker.total.numpy()), float(tracker.count.numpy())  # type: ignore[union-attr]
         except AttributeError:  # another backend or version: assume equal batch sizes, no resets

@@ -18,6 +18,10 @@ if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs r
     from facekit.generalize import Comparison
 
 
+
+__all__ = ["OUTCOME_COLORS", "OUTCOME_MARKERS", "plot_ablation", "plot_mechanism", "plot_comparison"]
+
+
 OUTCOME_COLORS = {"learns": "#1a7f37", "drifting": "#d97706", "guessing": "#7b3294", "stuck": "#c0392b"}
 OUTCOME_MARKERS = {"learns": "o", "drifting": "s", "guessing": "^", "stuck": "x"}
 def plot_ablation(ablation: Ablation, n_classes: int = 8,

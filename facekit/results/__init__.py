@@ -15,6 +15,10 @@ from importlib import resources
 from pathlib import Path
 from statistics import median
 
+__all__ = ["NAMES", "path", "read_jsonl_path", "read_jsonl", "mechanism_runs",
+           "first_epoch", "first_epoch_table"]
+
+
 NAMES = ("mechanism.jsonl", "ablation.jsonl", "generalize.jsonl")
 
 
