@@ -39,6 +39,7 @@ from facekit.results import read_jsonl_path
 from facekit.text import markdown_table
 
 OUT = Path(__file__).resolve().parents[1] / "facekit" / "results" / "mechanism.jsonl"
+MD = Path(__file__).resolve().parent / "results" / "mechanism.md"  # the committed table, beside the others
 
 
 class Probe(keras.callbacks.Callback):
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['outcome']:8s} after {row['epochs_run']} epochs, loss {row['losses'][-1]:.4f} "
                       f"({row['seconds']:.0f} s)", flush=True)
     table = summarise(runs) if runs else "(no runs yet)"
-    write_with_notes(out.with_suffix(".md"), __doc__.splitlines()[0], table)
+    write_with_notes(MD if out == OUT else out.with_suffix(".md"), __doc__.splitlines()[0], table)
     print(table)
     return 0
 

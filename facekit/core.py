@@ -12,10 +12,21 @@ import tensorflow as tf
 
 from facekit.data import Dataset
 
-__all__ = ["DataLike", "CHANCE_TOL", "as_arrays", "check_data", "check_shape", "make_tf_dataset", "predict",
+__all__ = ["DataLike", "CHANCE_TOL", "DEEP", "deep_layers", "as_arrays", "check_data", "check_shape",
+           "make_tf_dataset", "predict",
            "at_chance", "sits_at_chance", "guessing", "stuck_at_chance"]
 
 DataLike = Dataset | tuple[np.ndarray, np.ndarray]  # what every facekit function accepts as data
+
+
+DEEP = 4  # "the deep layers": the last 4 conv layers, conv7-conv10 of the question's network
+
+
+def deep_layers(names: Sequence[str]) -> list[str]:
+    """The deep layers of ``names`` (layer names, input to output): the last `DEEP` whose names
+    start with "conv" (all names when none does). Chapter 03, section 5 watches them die."""
+    convs = [n for n in names if n.startswith("conv")] or list(names)
+    return convs[-DEEP:]
 
 
 CHANCE_TOL = 0.005  # a loss within this of ln C is "at chance" (the one definition in facekit)

@@ -156,7 +156,7 @@ def run_recipe(recipe: str | Recipe, train: Dataset, val: Dataset, test: Dataset
     h = fit(model, train, val, epochs=r.epochs or epochs, batch_size=batch_size, seed=seed, label=r.name,
             callbacks=[*([stopper] if stopper else []), *callbacks])
     ran = len(h.epochs)
-    best = int(np.nanargmin(h["val_loss"])) + 1 if stopper else ran
+    best = h.best_epoch() if stopper else ran
     return RunResult(r.name, seed, model.count_params(), ran, best, _accuracy(model, train),
                      _accuracy(model, val), _accuracy(model, test),
                      statistics.median(e["seconds"] for e in h.epochs), h, model if keep_model else None)

@@ -75,6 +75,11 @@ class History:
     def final(self, key: str = "loss") -> float:
         return float(self[key][-1]) if self.epochs else float("nan")
 
+    def best_epoch(self, key: str = "val_loss") -> int:
+        """The epoch (from 1, as Keras prints them) where ``key`` was lowest, NaN epochs ignored:
+        the one early stopping keeps (chapter 05, section 3; exercise 05)."""
+        return int(np.nanargmin(self[key])) + 1
+
     @property
     def stuck(self) -> bool:
         """True when the run *sits* at chance: `sits_at_chance` over its last two epochs and the

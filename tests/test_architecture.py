@@ -23,7 +23,8 @@ LAYERS: dict[str, float] = {
     "facekit.core": 0.5, "facekit.runs": 0.5,  # data as arrays, the at-chance rule; the run caches
     "facekit.models": 1, "facekit.train": 1,
     "facekit.profiles": 2, "facekit.evaluate": 2, "facekit.style": 2,
-    "facekit.claims": 0, "facekit.results": 0,  # print a sentence; read committed files
+    "facekit.claims": 0,  # prints a sentence
+    "facekit.results": 1,  # reads committed files (facekit.core's DEEP imported only when needed)
     "facekit.diagnose": 3,
     "facekit.ablation": 4, "facekit.generalize": 4, "facekit.exercises": 4,
     "facekit.plots": 4.5,  # draws what every experiment returns

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from facekit.core import CHANCE_TOL, sits_at_chance
+from facekit.core import CHANCE_TOL, deep_layers, sits_at_chance
 from facekit.diagnose.probes import activation_layers, layer_of, layer_stats, outputs_are_probs, probe_model
 from facekit.text import wrap
 
@@ -97,6 +97,13 @@ class ActivationStats(_EveryN):
     def series(self, key: str) -> dict[str, np.ndarray]:
         """``{layer: values over records}`` for a `LayerStats` field, e.g. ``series("dead")``."""
         return {k: np.array([getattr(s, key) for s in v]) for k, v in self.stats.items()}
+
+    def deep_dead(self) -> np.ndarray:
+        """The deep layers' mean dead-channel share at each record (`facekit.core.deep_layers`:
+        conv7-conv10 of the question's network; chapter 03, sections 5 and 6)."""
+        dead = self.series("dead")
+        deep = deep_layers(list(dead))
+        return sum((dead[k] for k in deep), np.zeros(len(self.steps))) / len(deep)
 
 
 class GradientStats(_EveryN):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 import matplotlib.pyplot as plt
 import numpy as np
 
+from facekit.core import deep_layers
 from facekit.diagnose.checks import Check
 from facekit.style import STYLES, scaled_font, scaled_line, subplots
 
@@ -104,10 +105,10 @@ def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
 
 def _layer_colors(names: Sequence[str]) -> list[tuple[tuple[float, ...], float]]:
     """(colour, line width) per layer: a sequential colormap from the first layer (light) to the last
-    (dark); the deepest four conv layers (conv7-conv10 in the question's network) drawn thicker so they
-    separate from the rest; a non-conv layer (the output) in grey."""
+    (dark); the deep layers (`facekit.core.deep_layers`: conv7-conv10 in the question's network)
+    drawn thicker so they separate from the rest; a non-conv layer (the output) in grey."""
     convs = [n for n in names if n.startswith("conv")] or list(names)
-    deep = set(convs[-4:])
+    deep = set(deep_layers(names))
     out: list[tuple[tuple[float, ...], float]] = []
     for name in names:
         if name not in convs:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 
+from facekit.core import DEEP
 from facekit.style import NOTEBOOK_INCHES, REF, scaled_font, scaled_line, subplots
 
 if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs runs here
@@ -81,7 +82,7 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
     return fig
 
 
-def plot_mechanism(runs: Sequence[dict], deep: int = 4,
+def plot_mechanism(runs: Sequence[dict], deep: int = DEEP,
                    title: str = "the first epoch, batch by batch (median over seeds, band: middle half)"
                    ) -> plt.Figure:
     """The mechanism study's per-batch records (``facekit.results.mechanism_runs()``), one line per

@@ -47,10 +47,14 @@ def mechanism_runs(profile: str = "classroom") -> list[dict]:
 
 
 def first_epoch(runs: list[dict], lr: float, init: str = "glorot_uniform", optimizer: str = "adam",
-                deep: int = 4) -> dict:
+                deep: int | None = None) -> dict:
     """Medians over seeds of one configuration's first epoch: the share of dead channels in the last
     `deep` conv layers and the logit spread (at init, after the last recorded batch), the deep
     layers' mean bias after it, and Adam's relative step |dW|/|W| per conv kernel and batch."""
+    if deep is None:  # the deep layers (facekit.core.DEEP); imported here, so reading results stays light
+        from facekit.core import DEEP
+
+        deep = DEEP
     rs = [r for r in runs if r["lr"] == lr and r["init"] == init and r["optimizer"] == optimizer]
     if not rs:
         raise ValueError(f"no run with {optimizer} lr {lr:g}, {init} in these records")
