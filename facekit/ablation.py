@@ -168,7 +168,9 @@ def _median_or_nan(values: list[float | None]) -> float:
 @dataclass
 class Ablation:
     """Rows of (variant, what changed, runs, stuck runs, median final loss, median val acc,
-    s/epoch); ``skipped`` lists the variants that could not run, with the reason."""
+    s/epoch); ``skipped`` lists the variants that could not run, with the reason.
+
+    Taught in chapter 04, section 3."""
 
     rows: list[dict]
     histories: dict[str, list[History]] = field(default_factory=dict)

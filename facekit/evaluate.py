@@ -146,7 +146,9 @@ class Evaluation:
 
 def evaluate(model: keras.Model, ds: Dataset, batch_size: int = 64) -> Evaluation:
     """Predict ``ds`` and measure: confusion matrix, accuracy per group of every attribute,
-    calibration. ``Evaluation.most_wrong()`` gives the images to look at."""
+    calibration. ``Evaluation.most_wrong()`` gives the images to look at.
+
+    Taught in chapter 06, section 6."""
     probs = np.asarray(predict(model, ds.images, batch_size), dtype=np.float64)  # (N, C)
     pred = probs.argmax(1)
     groups = {key: group_accuracy(ds, pred, key) for key in sorted(ds.attributes)}

@@ -194,6 +194,8 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     (`facekit.diagnose.ActivationStats`, `GradientStats`) get that run's records when it had an
     equal one, other callbacks are not called. Otherwise it trains. (A chapter section can then
     run without the section that trained the network.)
+
+    Taught in chapter 02, section 6.
     """
     for name, value, least in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:

@@ -61,6 +61,8 @@ class ActivationStats(_EveryN):
     separately, so a layer going dead shows as ``zero`` -> 1, not as a spike in bin 0.
     Statistics use every value; a histogram uses an evenly strided sample of at most
     ``max_values`` values per layer (its bins sum to the sample's non-zero share).
+
+    Taught in chapter 03, section 5.
     """
 
     def __init__(self, x_probe: np.ndarray, every: int = 10, bins: int = 40, near_zero: float = 1e-3,
@@ -108,7 +110,9 @@ class ActivationStats(_EveryN):
 
 class GradientStats(_EveryN):
     """Every ``every`` batches, compute the gradient of the loss on a fixed probe batch and
-    record its norm per layer (all of the layer's weights together)."""
+    record its norm per layer (all of the layer's weights together).
+
+    Taught in chapter 03, section 5."""
 
     def __init__(self, x_probe: np.ndarray, y_probe: np.ndarray, every: int = 10):
         super().__init__(every)

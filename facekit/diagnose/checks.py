@@ -56,7 +56,9 @@ class Check:
 
 def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
     """Loss vs ln C (uniform outputs) and the label entropy (the best a model that ignores its
-    input can do). At init it should be close to ln C; after training, still ln C means stuck."""
+    input can do). At init it should be close to ln C; after training, still ln C means stuck.
+
+    Taught in chapter 03, section 1."""
     x, y = sample(data, n)
     ensure_built(model, x)
     c = int(model.output_shape[-1])
@@ -78,7 +80,9 @@ def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
 
 def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshold: float = 0.01) -> Check:
     """How much the logits change from image to image (std over images, mean over classes).
-    A network whose logits barely move gives every image the same prediction: loss ln C."""
+    A network whose logits barely move gives every image the same prediction: loss ln C.
+
+    Taught in chapter 03, section 2."""
     x, _ = sample(data, n)
     ensure_built(model, x)
     p = predict(model, x, 32, eager=True)
@@ -93,7 +97,9 @@ def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshol
 
 def input_baseline(model: keras.Model, data: DataLike, n: int = 64) -> Check:
     """Karpathy's input-independent baseline: feed zeros instead of images. If the predictions
-    hardly change, the network is not using its input."""
+    hardly change, the network is not using its input.
+
+    Taught in chapter 03, section 2."""
     x, y = sample(data, n)
     ensure_built(model, x)
     p, p0 = predict(model, x, 32, eager=True), predict(model, np.zeros_like(x), 32, eager=True)
@@ -110,7 +116,9 @@ def input_baseline(model: keras.Model, data: DataLike, n: int = 64) -> Check:
 def activation_report(model: keras.Model, data: DataLike, n: int = 32, near_zero: float = 1e-3,
                       collapse: float = 0.1, dead_limit: float = 0.5) -> Check:
     """Post-activation statistics per layer. The signal "dies" where its RMS falls below
-    ``collapse`` x the first layer's, or where more than ``dead_limit`` of the channels are dead."""
+    ``collapse`` x the first layer's, or where more than ``dead_limit`` of the channels are dead.
+
+    Taught in chapter 03, section 3."""
     x, _ = sample(data, n)
     ensure_built(model, x)
     layers = activation_layers(model)
@@ -137,7 +145,9 @@ def signal_gains(model: keras.Model) -> list[dict]:
     its energy gain fan_in x Var(w) (1 keeps the mean square of the signal; Glorot gives
     2 fan_in / (fan_in + fan_out)), halved by a ReLU, and the running product from the input.
     Max-pooling (not counted) raises the signal a little, so measured drops are smaller.
-    Meaningless after BatchNormalization, which re-scales the signal at every layer."""
+    Meaningless after BatchNormalization, which re-scales the signal at every layer.
+
+    Taught in chapter 03, section 4."""
     rows, total = [], 1.0
     for la in model.layers:
         kernel = getattr(la, "kernel", None)
@@ -210,7 +220,9 @@ def clone_for_training(model: keras.Model, learning_rate: float | None = None, s
 def overfit_one_batch(model: keras.Model, data: DataLike, n: int = 16, steps: int = 60,
                       target: float | None = None, seed: int = 0) -> Check:
     """Can the network memorise ``n`` images? Trains a copy on one batch for ``steps`` steps;
-    passes when the loss falls below ``target`` (default 0.1 x ln C)."""
+    passes when the loss falls below ``target`` (default 0.1 x ln C).
+
+    Taught in chapter 04, section 2."""
     x, y = sample(data, n, seed)
     ensure_built(model, x)
     c = int(model.output_shape[-1])
@@ -231,7 +243,9 @@ def lr_sweep(model: keras.Model, data: DataLike, lr_min: float = 1e-6, lr_max: f
              batch_size: int = 16, seed: int = 0) -> Check:
     """Train a copy for ``steps`` batches with the learning rate growing exponentially from
     ``lr_min`` to ``lr_max``, recording each batch's own loss; suggest the learning rates where
-    the (smoothed) loss falls fastest. Stops early when the loss explodes."""
+    the (smoothed) loss falls fastest. Stops early when the loss explodes.
+
+    Taught in chapter 04, section 2."""
     x, y = as_arrays(data)
     ensure_built(model, x)
     rng = np.random.default_rng(seed)

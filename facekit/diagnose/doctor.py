@@ -265,7 +265,9 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     on a fresh copy for ``trial_steps`` steps on the same ``trial_images`` images
     (`facekit.diagnose.trials`) and ranks the suggestions by the held-out accuracy each reaches;
     without it the suggestions come from rules. ``seed`` draws the trials' fresh weights, image
-    sample and batches (the same seed, the same trials)."""
+    sample and batches (the same seed, the same trials).
+
+    Taught in chapter 04, section 1."""
     x, y, fit_part, held, what = _patient_data(model, data, val, n)
     first = _before_anything(model, x)
     if first is not None:  # nothing else the doctor measures means anything until this is fixed

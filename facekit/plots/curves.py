@@ -49,7 +49,9 @@ def finish(fig: plt.Figure, title: str) -> None:
 def plot_histories(histories: Sequence[History], title: str = "training curves",
                    labels: Sequence[str] | None = None) -> plt.Figure:
     """Loss and accuracy per epoch, train (solid) and validation (dashed), for several runs,
-    with ln C and chance accuracy drawn."""
+    with ln C and chance accuracy drawn.
+
+    Taught in chapter 02, section 4."""
     fig, ax_loss, ax_acc = loss_accuracy_figure(len(histories))
     for i, h in enumerate(histories):
         st = STYLES[i % len(STYLES)]
@@ -77,5 +79,7 @@ def plot_histories(histories: Sequence[History], title: str = "training curves",
 
 
 def plot_history(history: History, title: str | None = None) -> plt.Figure:
-    """Loss and accuracy of one run, train and validation, with ln C and chance lines."""
+    """Loss and accuracy of one run, train and validation, with ln C and chance lines.
+
+    Taught in chapter 05, section 3."""
     return plot_histories([history], title or f"{history.label}: training curves")

@@ -23,7 +23,9 @@ __all__ = ["show_grid", "show_batch", "show_bgr_rgb", "show_augmented"]
 
 
 def show_grid(ds: Dataset, per_class: int = 3, title: str | None = None) -> plt.Figure:
-    """A grid with one column per class and ``per_class`` rows: what the classes look like."""
+    """A grid with one column per class and ``per_class`` rows: what the classes look like.
+
+    Taught in chapter 01, section 1."""
     n = ds.n_classes
     fig, axes = subplots(per_class, n, figsize=(1.4 * n, 1.55 * per_class + 0.4), squeeze=False)
     for c in range(n):
@@ -69,7 +71,9 @@ def show_bgr_rgb(images: np.ndarray, labels: Sequence[int] | None = None,
                  class_names: Sequence[str] | None = None, n: int = 8,
                  title: str = "the question's X: as stored (BGR) and flipped to RGB") -> plt.Figure:
     """OpenCV-ordered (BGR) images in the top row as matplotlib shows them — red and blue swapped —
-    and the same images flipped to RGB below, so the colour change reads at a glance."""
+    and the same images flipped to RGB below, so the colour change reads at a glance.
+
+    Taught in chapter 01, section 3."""
     images = np.asarray(images)[:n]
     fig, axes = subplots(2, len(images), figsize=(1.4 * len(images), 3.9), squeeze=False)
     for row, (imgs, name) in enumerate(((images, "BGR, shown as RGB"),
@@ -91,7 +95,9 @@ def show_augmented(ds: Dataset, augment: Callable[..., object], n_images: int = 
                    seed: int = 0, title: str = "what augmentation shows the network: each row one face"
                    ) -> plt.Figure:
     """The first ``n_images`` of ``ds`` (one per class) in the first column and ``n_versions`` random
-    versions of each, as ``augment`` (Keras layers, called with ``training=True``) makes them."""
+    versions of each, as ``augment`` (Keras layers, called with ``training=True``) makes them.
+
+    Taught in chapter 06, section 4."""
     import keras
 
     keras.utils.set_random_seed(seed)

@@ -24,7 +24,9 @@ __all__ = ["plot_confusion", "plot_reliability", "plot_group_accuracy", "show_mo
 
 def plot_confusion(evaluation: Evaluation, title: str = "confusion matrix (rows: true class)") -> plt.Figure:
     """Confusion matrix of a `facekit.evaluate.Evaluation`: counts in each cell, shaded by the
-    share of the true class (row)."""
+    share of the true class (row).
+
+    Taught in chapter 06, section 6."""
     cm, names = evaluation.confusion, evaluation.class_names
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     n = len(names)
@@ -50,7 +52,9 @@ def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
                      title: str = "calibration: does confidence match accuracy?") -> plt.Figure:
     """Reliability curves (accuracy vs mean confidence per bin) of one or more evaluations, with
     the diagonal of perfect calibration; each point is labelled with the number of images in its bin
-    (a point made of 3 images says little). The legend sits below the axes, off the points."""
+    (a point made of 3 images says little). The legend sits below the axes, off the points.
+
+    Taught in chapter 06, section 6."""
     fig, ax = subplots(figsize=(5.6, 5.6))
     ax.plot([0, 1], [0, 1], **REF, label="perfectly calibrated")
     for i, (ev, name) in enumerate(zip(evaluations, labels)):
@@ -73,7 +77,9 @@ def plot_reliability(evaluations: Sequence[Evaluation], labels: Sequence[str],
 def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str],
                         title: str = "accuracy per group") -> plt.Figure:
     """Accuracy within each group of every attribute (one panel per attribute), side by side
-    for several evaluations; the overall accuracy drawn as a line."""
+    for several evaluations; the overall accuracy drawn as a line.
+
+    Taught in chapter 06, section 6."""
     keys = list(evaluations[0].groups)
     n = max(len(keys), 1)
     fig, axes = subplots(1, n, figsize=(min(4.4 * n, NOTEBOOK_INCHES), 3.6), squeeze=False)
@@ -102,7 +108,9 @@ def plot_group_accuracy(evaluations: Sequence[Evaluation], labels: Sequence[str]
 def show_most_wrong(ds: Dataset, evaluation: Evaluation, k: int = 8,
                     title: str = "the most confident mistakes") -> plt.Figure:
     """The ``k`` images the model gets most wrong, each titled with its true class, ``-> predicted
-    class`` and the confidence, one to a line."""
+    class`` and the confidence, one to a line.
+
+    Taught in chapter 06, section 6."""
     idx = evaluation.most_wrong(k)
     cols = max(min(8, len(idx)), 1)
     rows = max(math.ceil(len(idx) / cols), 1)

@@ -28,7 +28,9 @@ def plot_layer_stats(check: Check | Sequence[LayerStats],
                      title: str = "activations after each layer") -> plt.Figure:
     """Per layer (after the activation): signal RMS on a log scale, and the shares of exact
     zeros, near-zero values and dead channels. Takes `facekit.diagnose.activation_report`'s result
-    (or a list of `LayerStats`)."""
+    (or a list of `LayerStats`).
+
+    Taught in chapter 03, section 3."""
     stats = check.values["layers"] if isinstance(check, Check) else list(check)
     names = [s.name for s in stats]
     x = np.arange(len(stats))
@@ -57,7 +59,9 @@ def color_dim(stats: ActivationStats, layers: Sequence[str] | None = None,
     (y: value, colour: share of the layer's activations in that bin, log scale, one colorbar) at every
     record (x: batch); the share of exact zeros is the white line on the right axis (0-1) of every
     panel. Panels in a row share their y-scale, so only the first panel of a row labels it (and only
-    the last labels the 0-1 axis). Takes an `ActivationStats` callback after training."""
+    the last labels the 0-1 axis). Takes an `ActivationStats` callback after training.
+
+    Taught in chapter 03, section 5."""
     from matplotlib.colors import LogNorm
 
     names = list(layers or stats.hists)
@@ -124,7 +128,9 @@ def plot_stats_over_training(stats: ActivationStats, key: str = "dead",
                              title: str | None = None, ax: Axes | None = None,
                              legend: bool = True) -> plt.Figure:
     """One `LayerStats` field (``dead``, ``zero``, ``rms``...) per layer over training, from an
-    `ActivationStats` callback; drawn into ``ax`` when given (one panel of a larger figure)."""
+    `ActivationStats` callback; drawn into ``ax`` when given (one panel of a larger figure).
+
+    Taught in chapter 03, section 5."""
     fig, ax = subplots(figsize=(8, 4)) if ax is None else (cast(plt.Figure, ax.figure), ax)
     series = stats.series(key)
     for (name, values), (color, lw) in zip(series.items(), _layer_colors(list(series))):
@@ -146,7 +152,9 @@ def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm pe
                     ax: Axes | None = None, legend: bool = True) -> plt.Figure:
     """Gradient norms per layer: over training from a `GradientStats` callback (log scale), or
     at one moment from `facekit.diagnose.gradient_report`'s result (bars); drawn into ``ax`` when
-    given (one panel of a larger figure)."""
+    given (one panel of a larger figure).
+
+    Taught in chapter 03, section 5."""
     fig, ax = subplots(figsize=(8.5, 4)) if ax is None else (cast(plt.Figure, ax.figure), ax)
     if not isinstance(grads, Check):
         for (name, values), (color, lw) in zip(grads.norms.items(), _layer_colors(list(grads.norms))):
@@ -171,7 +179,9 @@ def plot_grad_norms(grads: GradientStats | Check, title: str = "gradient norm pe
 
 def plot_lr_sweep(check: Check, title: str = "learning-rate sweep") -> plt.Figure:
     """Per-batch loss (dots) and its smoothed curve against the learning rate (log scale), with
-    the suggested range shaded. Takes `facekit.diagnose.lr_sweep`'s result."""
+    the suggested range shaded. Takes `facekit.diagnose.lr_sweep`'s result.
+
+    Taught in chapter 04, section 2."""
     v = check.values
     fig, ax = subplots(figsize=(7, 4))
     ax.semilogx(v["lrs"], v["losses"], ".", color="0.55", label="loss of each batch")

@@ -33,7 +33,9 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
     guess sits. Right: the held-out accuracy at the last epoch in inference mode (what Keras'
     ``val_accuracy`` shows), against chance (1/C) and the "learns" bar; the outcome counts beside it.
     A reading row (``batch_norm [recalibrated]``) is the same runs read another way: its training
-    loss is its variant's."""
+    loss is its variant's.
+
+    Taught in chapter 04, section 3."""
     from facekit.ablation import LEARNS_AT, READINGS, run_outcome
 
     n = len(ablation.rows)
@@ -87,7 +89,9 @@ def plot_mechanism(runs: Sequence[dict], deep: int = DEEP,
                    ) -> plt.Figure:
     """The mechanism study's per-batch records (``facekit.results.mechanism_runs()``), one line per
     configuration: dead-channel share and mean bias of the last ``deep`` ReLU layers, and the logit
-    spread across images."""
+    spread across images.
+
+    Taught in chapter 03, section 6."""
     groups: dict[str, list[dict]] = {}
     for r in runs:
         label = f"{r['optimizer'].replace('adam', 'Adam')} lr {r['lr']:g}, " + r["init"].split("_")[0].title()
@@ -120,7 +124,9 @@ def plot_mechanism(runs: Sequence[dict], deep: int = DEEP,
 def plot_comparison(comparison: Comparison,
                     title: str = "train vs validation accuracy per recipe") -> plt.Figure:
     """For each recipe of a `facekit.generalize.Comparison`: train and validation accuracy of
-    every seed (the gap between them is the memorising), medians joined by a bar."""
+    every seed (the gap between them is the memorising), medians joined by a bar.
+
+    Taught in chapter 06, section 3."""
     names = comparison.recipes
     y = np.arange(len(names))
     fig, ax = subplots(figsize=(8, 0.5 * len(names) + 1.5))

@@ -42,7 +42,9 @@ def read_jsonl(name: str) -> list[dict]:
 
 
 def mechanism_runs(profile: str = "classroom") -> list[dict]:
-    """The mechanism study's runs on one profile (rescue runs, which switch rate mid-way, left out)."""
+    """The mechanism study's runs on one profile (rescue runs, which switch rate mid-way, left out).
+
+    Taught in chapter 03, section 6."""
     return [r for r in read_jsonl("mechanism.jsonl") if r["profile"] == profile and not r.get("switch")]
 
 
@@ -50,7 +52,9 @@ def first_epoch(runs: list[dict], lr: float, init: str = "glorot_uniform", optim
                 deep: int | None = None) -> dict:
     """Medians over seeds of one configuration's first epoch: the share of dead channels in the last
     `deep` conv layers and the logit spread (at init, after the last recorded batch), the deep
-    layers' mean bias after it, and Adam's relative step |dW|/|W| per conv kernel and batch."""
+    layers' mean bias after it, and Adam's relative step |dW|/|W| per conv kernel and batch.
+
+    Taught in chapter 03, section 6."""
     if deep is None:  # the deep layers (facekit.core.DEEP); imported here, so reading results stays light
         from facekit.core import DEEP
 
@@ -70,7 +74,9 @@ def first_epoch_table(rows: dict[str, dict]) -> str:
     """`first_epoch` results side by side, one configuration a row (``{label: first_epoch(...)}``),
     its columns narrow enough for a notebook (`facekit.text.WIDTH`): medians over seeds of the deep
     layers' dead share and the logit spread (each at init -> after the first epoch), the deep
-    layers' mean bias after it and Adam's relative step."""
+    layers' mean bias after it and Adam's relative step.
+
+    Taught in chapter 03, section 6."""
     w = max([18, *map(len, rows)])
     lines = [f"{'':{w}s} {'seeds':>5s}  {'deep dead':15s}  {'deep bias':>9s}  {'logit spread':18s}  "
              f"{'step':>8s}",
