@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from facekit.core import DEEP
-from facekit.style import NOTEBOOK_INCHES, REF, scaled_font, scaled_line, subplots
+from facekit.style import NOTEBOOK_INCHES, REF, current_style, scaled_font, scaled_line, subplots
 
 if TYPE_CHECKING:  # plots read what the experiments return; nothing of theirs runs here
 
@@ -39,6 +39,7 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
     from facekit.ablation import LEARNS_AT, READINGS, run_outcome
 
     n = len(ablation.rows)
+    big = current_style() == "projector"  # large type: short labels, or they run into each other
     height = 0.3 * n + 1.9
     fig, (loss_ax, acc_ax) = subplots(1, 2, figsize=(NOTEBOOK_INCHES, height), sharey=True,
                                       gridspec_kw={"width_ratios": [1, 1.6]})
@@ -58,7 +59,7 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
             if reading is None:
                 loss_ax.scatter(run["final_loss"], jitter, **style)
         if reading is not None:
-            loss_ax.text(0.03, y, f"the {variant} runs", va="center", color="grey",
+            loss_ax.text(0.03, y, "(same runs)" if big else f"the {variant} runs", va="center", color="grey",
                          fontsize=scaled_font(8), transform=loss_ax.get_yaxis_transform())
         counts = ", ".join(f"{row[o]} {o}" for o in OUTCOME_COLORS if row.get(o))
         acc_ax.text(1.02, y, counts, va="center", fontsize=scaled_font(8),
@@ -67,11 +68,12 @@ def plot_ablation(ablation: Ablation, n_classes: int = 8,
     loss_ax.set_yticks(range(n), [r["variant"] for r in ablation.rows], fontsize=scaled_font(8))
     loss_ax.set_ylim(n - 0.5, -0.5)
     loss_ax.set_xlim(0, max(3.0, math.log(n_classes) + 0.3))
-    loss_ax.set_xlabel("training loss, last epoch (nats)")
+    loss_ax.set_xlabel("training loss (nats)" if big else "training loss, last epoch (nats)")
     acc_ax.axvline(1 / n_classes, **REF)
     acc_ax.axvline(LEARNS_AT, color="#1a7f37", lw=scaled_line(1), ls=":")
     acc_ax.set_xlim(0, 1)
-    acc_ax.set_xlabel("held-out accuracy, last epoch, inference mode (Keras' val_accuracy)")
+    acc_ax.set_xlabel("held-out accuracy, inference mode" if big else
+                      "held-out accuracy, last epoch, inference mode (Keras' val_accuracy)")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3, axis="x")
     handles = [plt.Line2D([], [], color=c, marker=OUTCOME_MARKERS[k], lw=0, label=k)
