@@ -45,12 +45,12 @@ def from_mechanism(profile: str, epochs: int, path: Path = RESULTS / "mechanism.
     """The mechanism study's runs that are ablation runs, as ablation rows keyed by (variant, seed)."""
     from facekit.ablation import classify
     from facekit.models import VARIANTS
+    from facekit.results import read_jsonl_path
 
     out: dict[tuple, dict] = {}
     if not path.exists():
         return out
-    for line in path.read_text().splitlines():
-        r = json.loads(line) if line.strip() else None
+    for r in read_jsonl_path(path):
         if not r or r["profile"] != profile or r.get("switch") or r.get("max_epochs") != epochs:
             continue
         variant = _FROM_MECHANISM.get((r["optimizer"], r["init"], r["lr"]))
@@ -81,10 +81,9 @@ def run_one(profile: Any, train: Any, val: Any, variant: str, seed: int, epochs:
 def table(rows: list[dict[str, Any]]) -> str:
     """Per variant (and per BatchNorm reading): outcomes over seeds, epochs to learn, medians."""
     from facekit.ablation import OUTCOMES, READINGS, summarise
+    from facekit.text import markdown_table
 
-    out = ["| profile | variant | change | seeds | learns | drifting | guessing | stuck | epochs to learn "
-           "(median) | final training loss (median) | val acc, inference mode (median) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows_out = []
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["profile"], r["max_epochs"], r["variant"]), []).append(r)
@@ -93,10 +92,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         for way in (None, *[w for w in READINGS if all(f"outcome_{w}" in r for r in rs)]):
             row = summarise(variant, rs, way)
             e = row["epochs_to_learn"]
-            out.append(f"| {prof} ({ep} epochs) | {row['variant']} | {row['change']} | {len(rs)} | "
-                       + " | ".join(str(row[k]) for k in OUTCOMES)
-                       + f" | {'-' if e is None else f'{e:g}'} | {row['final_loss']:.3f} "
-                       f"| {row['val_acc']:.3f} |")
+            rows_out.append([f"{prof} ({ep} epochs)", row["variant"], row["change"], len(rs),
+                             *[row[k] for k in OUTCOMES], "-" if e is None else f"{e:g}",
+                             f"{row['final_loss']:.3f}", f"{row['val_acc']:.3f}"])
+    out = [markdown_table(["profile", "variant", "change", "seeds", "learns", "drifting", "guessing", "stuck",
+                           "epochs to learn (median)", "final training loss (median)",
+                           "val acc, inference mode (median)"], rows_out)]
     out.append(f"\nln 8 = {math.log(8):.4f}. Judged on the held-out images in inference mode: learns: "
                "validation accuracy >= 0.5 (4x chance) within the epochs; drifting: better than chance, "
                "below 0.5; guessing: the training loss left ln 8 but validation accuracy is no better than "
@@ -114,8 +115,9 @@ def write_table(out: Path) -> str:
     """The table of the runs in ``out``, written to benchmarks/results/ablation.md for the package's
     own jsonl (else beside ``out``), keeping the hand-written notes below the marker there."""
     from benchmarks.notes import write_with_notes
+    from facekit.results import read_jsonl_path
 
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    rows = read_jsonl_path(out)
     md = MD if out.resolve() == OUT.resolve() else out.with_suffix(".md")
     text = table(rows)
     write_with_notes(md, f"{__doc__.splitlines()[0]}\n\n    {__doc__.splitlines()[2].strip()}", text)
@@ -137,13 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = Path(args.out)
     if not args.table:
-        from facekit.live import TerminalProgress
+        from facekit.plots.live import TerminalProgress
         from facekit.profiles import get_profile, load_profile_data
+        from facekit.results import read_jsonl_path
         from facekit.train import extra_callbacks
 
         prof = get_profile(args.profile)
-        lines = out.read_text().splitlines() if out.exists() else []
-        rows = [json.loads(line) for line in lines if line.strip()]
+        rows = read_jsonl_path(out) if out.exists() else []
         done = {(r["profile"], r["max_epochs"], r["variant"], r["seed"]) for r in rows}
         copied = from_mechanism(prof.name, args.epochs)
         train = val = None

@@ -46,6 +46,8 @@ print(json.dumps([b - a for a, b in zip(starts, starts[1:])]))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from facekit.text import markdown_table
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--images", type=int, default=96)
     p.add_argument("--epochs", type=int, default=6)
@@ -60,16 +62,14 @@ def main(argv: list[str] | None = None) -> int:
             times = json.loads(out.stdout.strip().splitlines()[-1])
             print(which, [round(t, 2) for t in times], flush=True)
             epochs[which] += times[1:]  # the first epoch pays for tracing
-    rows = ["| tf.data autotuning | epochs | median (s) | fastest (s) | slowest (s) |",
-            "|---|---|---|---|---|"]
-    for which, times in epochs.items():
-        rows.append(f"| {which} | {len(times)} | {statistics.median(times):.2f} | {min(times):.2f} | "
-                    f"{max(times):.2f} |")
+    table = markdown_table(["tf.data autotuning", "epochs", "median (s)", "fastest (s)", "slowest (s)"],
+                           [[which, len(times), f"{statistics.median(times):.2f}", f"{min(times):.2f}",
+                             f"{max(times):.2f}"] for which, times in epochs.items()])
     ratio = statistics.median(epochs["on"]) / statistics.median(epochs["off"])
     text = (f"# tf.data autotuning and the end of an epoch\n\n`python -m benchmarks.autotune --images "
             f"{args.images} --epochs {args.epochs} --repeats {args.repeats}`: the answer's network at "
             f"200 px, batch 16, {args.images} images, {args.repeats} processes each way, every epoch after "
-            f"the first. Median epoch with autotuning on / off: {ratio:.2f}x.\n\n" + "\n".join(rows) + "\n")
+            f"the first. Median epoch with autotuning on / off: {ratio:.2f}x.\n\n" + table + "\n")
     Path(args.out).write_text(text)
     print(text)
     return 0

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     from facekit.diagnose import ActivationStats, ChanceAlarm, GradientStats
     from facekit.models import question_model
     from facekit.profiles import get_profile, load_profile_data
+    from facekit.text import markdown_table
     from facekit.train import fit
 
     prof = get_profile(args.profile)
@@ -46,11 +47,12 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.repeats} runs x {args.epochs} epochs (epoch 1 excluded: tracing). If the median "
           "column has a callback faster than none, the machine's noise exceeded the overhead: read "
           "the fastest epochs as a rough estimate, not a measurement")
-    print("| callbacks | fastest s/epoch | overhead | median s/epoch | overhead |\n|---|---|---|---|---|")
+    rows = []
     for name, ts in times.items():
         lo, med = min(ts), statistics.median(ts)
-        print(f"| {name} | {lo:.2f} | {100 * (lo / base_min - 1):+.0f}% | {med:.2f} "
-              f"| {100 * (med / base_med - 1):+.0f}% |")
+        rows.append([name, f"{lo:.2f}", f"{100 * (lo / base_min - 1):+.0f}%", f"{med:.2f}",
+                     f"{100 * (med / base_med - 1):+.0f}%"])
+    print(markdown_table(["callbacks", "fastest s/epoch", "overhead", "median s/epoch", "overhead"], rows))
 
 
 if __name__ == "__main__":

@@ -34,9 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import keras
-
 from benchmarks.notes import write_with_notes
+from facekit.results import read_jsonl_path
 
 OUT = Path(__file__).resolve().parent / "results" / "doctor.jsonl"
 # the doctor's fixes as one-change variants of the question's network (facekit.models.VARIANTS)
@@ -68,7 +67,7 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
     if not h.stuck:
         return row
     report = doctor(model, train, val=val, trials=True, seed=seed)
-    row["trials"] = _trials(report)
+    row["trials"] = trial_rows(report)
     row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(report.rules)
     for key in ("top_fix", "rule_fix"):
         fix = row[key]
@@ -83,7 +82,7 @@ def _ablation_runs(prof: Any) -> dict[tuple[str, int], dict[str, Any]]:
     from benchmarks.ablation import OUT as ABLATION_OUT
 
     path = ABLATION_OUT
-    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    runs = read_jsonl_path(path)
     return {(r["variant"], r["seed"]): r for r in runs if r["profile"] == prof.name}
 
 
@@ -161,7 +160,7 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int],
                "rule_fix_epochs_to_learn" if not trials else "top_fix_epochs_to_learn": learned_at,
                "max_epochs": epochs}
         if trials:
-            row.update(top_fix=fix, trials=_trials(report), ranking="held_out")
+            row.update(top_fix=fix, trials=trial_rows(report), ranking="held_out")
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
         if trials:  # minutes a seed: keep each as it finishes
@@ -170,78 +169,9 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int],
     return rows
 
 
-def _trials(report: Any) -> dict[str, dict[str, Any]]:
+def trial_rows(report: Any) -> dict[str, dict[str, Any]]:
     return {t.fix: {"start": t.start, "end": t.end, "tried": t.tried, "val_loss": t.val_loss,
                     "val_accuracy": t.val_accuracy} for t in report.trials}
-
-
-def planted_runs(seeds: int, epochs: int, done: set[tuple[str, int]] | None = None) -> list[dict[str, Any]]:
-    """Each planted fault on ``seeds`` seeds (skipping ``done`` (kind, seed) pairs), every row
-    appended to ``doctor.jsonl`` as it finishes. Runs are judged on held-out images in inference
-    mode (`facekit.ablation.outcome`); a fix that adds BatchNorm is trained with `PreciseBatchNorm`,
-    as the doctor words it (recalibrate before you judge it)."""
-    from facekit.ablation import outcome
-    from facekit.data import make_faces
-    from facekit.diagnose import PreciseBatchNorm, batchnorm_layers, doctor
-    from facekit.diagnose.trials import FIXES, compile_like
-    from facekit.train import fit
-
-    train, val = make_faces(60, 32, seed=0).split(0.2, seed=0)
-
-    def mlp(lr: float = 0.1) -> keras.Model:
-        m = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
-                              keras.layers.Flatten(), keras.layers.Dense(128, activation="relu"),
-                              keras.layers.Dense(8, activation="softmax")], name="mlp_lr_too_large")
-        m.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-        return m
-
-    def deep_cnn(std: float = 0.01) -> keras.Model:
-        init = keras.initializers.RandomNormal(stddev=std)
-        layers: list[keras.layers.Layer] = [keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255)]
-        for f in (16, 16, 16, 32, 32, 32, 64, 64):
-            layers.append(keras.layers.Conv2D(f, 3, padding="same", activation="relu",
-                                              kernel_initializer=init))
-        layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(8, activation="softmax")]
-        m = keras.Sequential(layers, name="deep_cnn_init_too_small")
-        m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-        return m
-
-    rows = []
-    for name, build, fault_fixes in (("mlp_lr_too_large", mlp, {"lower_lr"}),
-                                     ("deep_cnn_init_too_small", deep_cnn, {"he_init", "batch_norm"})):
-        for seed in range(seeds):
-            if (name, seed) in (done or set()):
-                continue
-            keras.utils.set_random_seed(seed)
-            model = build()
-            h = fit(model, train, val, epochs=epochs, seed=seed)
-            examined = model
-            if h.non_finite:  # a diverged model has nothing left to measure: examine its fresh copy
-                keras.utils.set_random_seed(seed)
-                examined = build()
-            report = doctor(examined, train, trials=True, seed=seed)
-            top = report.top_fix
-            row = {"kind": name, "seed": seed, "outcome": outcome(h)[0], "top_fix": top,
-                   "diverged": bool(h.non_finite), "ranking": "held_out",
-                   "val_accuracy": [round(float(v), 4) for v in h["val_accuracy"]],
-                   "failed_checks": [c.name for c in report.checks if not c.ok],
-                   "fault_fixed_by_top": top in fault_fixes,
-                   "trials": _trials(report)}
-            if top is not None:
-                keras.utils.set_random_seed(seed)
-                fixed, lr = FIXES[top][1](build(), seed, float(model.optimizer.learning_rate))
-                compile_like(fixed, model, lr)
-                cbs = [PreciseBatchNorm(train.images)] if batchnorm_layers(fixed) else []
-                hf = fit(fixed, train, val, epochs=epochs, seed=seed, callbacks=cbs)
-                row["top_fix_outcome"], row["top_fix_epochs_to_learn"] = outcome(hf)
-                row["top_fix_val_accuracy"] = [round(float(v), 4) for v in hf["val_accuracy"]]
-            rows.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
-            with OUT.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-    return rows
 
 
 def trials_ranking(row: dict[str, Any]) -> str:
@@ -250,9 +180,8 @@ def trials_ranking(row: dict[str, Any]) -> str:
     return row.get("ranking", "training_loss")
 
 
-def table(rows: list[dict[str, Any]]) -> str:
-    from facekit.ablation import OUTCOMES
-
+def _ablation_tables(rows: list[dict[str, Any]]) -> list[str]:
+    """The rules' and the trials' rows on the ablation's stuck seeds, one table per ranking."""
     out = []
     groups = (("rules_on_ablation", "rule_fix", "rules only", None),
               ("trials_on_ablation", "top_fix", "trials ranked by training loss (before 2026-12-01)",
@@ -282,6 +211,12 @@ def table(rows: list[dict[str, Any]]) -> str:
         out.append(f"| {name} | {fixes} | {res.count('learns')}/{len(ra)} | {res.count('drifting')} | "
                    f"{res.count('guessing')} | {res.count('stuck')} | "
                    f"{statistics.median(eps) if eps else '-'} |\n")
+    return out
+
+
+def _question_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The question's network trained per seed, then the trials' and the rules' first fix."""
+    out = []
     q = [r for r in rows if r["kind"] == "question"]
     if q:
         stuck = [r for r in q if r["stuck"]]
@@ -300,26 +235,17 @@ def table(rows: list[dict[str, Any]]) -> str:
             out.append(f"| {name} | {fixes or '-'} | {res.count('learns')}/{len(stuck)} | "
                        f"{res.count('drifting')} | {res.count('guessing')} | {res.count('stuck')} | "
                        f"{statistics.median(eps) if eps else '-'} |")
-    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")]
-    if p:
-        out.append("\n| planted fault | seeds | run with the fault | doctor's top fix | top fix removes the "
-                   "fault | after the top fix |")
-        out.append("|---|---|---|---|---|---|")
-        for kind in dict.fromkeys(r["kind"] for r in p):
-            rs = [r for r in p if r["kind"] == kind]
-            outcomes = ", ".join(f"{o} {n}" for o in OUTCOMES
-                                 if (n := sum(r["outcome"] == o for r in rs)))
-            tops = ", ".join(f"{f} ({sum(str(r['top_fix']) == f for r in rs)})" for f in
-                             sorted({str(r["top_fix"]) for r in rs}))
-            after = ", ".join(f"{o} {n}" for o in OUTCOMES
-                              if (n := sum(r.get("top_fix_outcome") == o for r in rs)))
-            out.append(f"| {kind} | {len(rs)} | {outcomes} | {tops} | "
-                       f"{sum(r['fault_fixed_by_top'] for r in rs)}/{len(rs)} | "
-                       f"{after or '-'} |")
-    return "\n".join(out)
+    return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def table(rows: list[dict[str, Any]]) -> str:
+    """doctor.md's tables from the rows of doctor.jsonl."""
+    from benchmarks.planted import planted_table
+
+    return "\n".join(_ablation_tables(rows) + _question_table(rows) + planted_table(rows))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--profile", default="ci")
     p.add_argument("--seeds", type=int, default=10)
@@ -334,51 +260,72 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --rules-on-ablation: skip stuck seeds whose fix the ablation has not run")
     p.add_argument("--rejudge", action="store_true",
                    help="judge the stored rules/trials rows' fixes again from ablation.jsonl (no training)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def append_row(row: dict[str, Any]) -> None:
+    print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
+    with OUT.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def _on_ablation_rows(args: argparse.Namespace, rows: list[dict[str, Any]]) -> tuple[list, list]:
+    """(rows kept, rows new) for ``--rules-on-ablation`` (recomputed whole: seconds) or
+    ``--trials-on-ablation`` (minutes a seed: appended as they finish, resumed)."""
+    from facekit.profiles import get_profile, load_profile_data
+
+    prof = get_profile(args.profile)
+    train, val = load_profile_data(prof)
+    mine = {r["seed"]: r for r in rows if r["kind"] in ("rules_on_ablation", "trials_on_ablation")
+            and r["profile"] == prof.name and r["kind"].startswith("rules") == args.rules_on_ablation
+            and (args.rules_on_ablation or trials_ranking(r) == "held_out")}  # old trials rows: kept
+    if not args.rules_on_ablation:
+        return rows, on_ablation(prof, train, val, True, set(mine))
+    rows = [r for r in rows if all(r is not m for m in mine.values())]
+    new = on_ablation(prof, train, val, False, set(), only_run=args.only_run)
+    OUT.write_text("".join(json.dumps(r) + "\n" for r in rows + new))
+    return rows, new
+
+
+def _question_rows(args: argparse.Namespace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The question's network on ``--seeds`` seeds of ``--profile`` (skipping those recorded)."""
+    from facekit.profiles import get_profile, load_profile_data
+
+    prof = get_profile(args.profile)
+    train, val = load_profile_data(prof)
+    done = {(r.get("profile"), r["seed"]) for r in rows if r["kind"] == "question"}
+    new = []
+    for seed in range(args.seeds):
+        if (prof.name, seed) not in done:
+            new.append(question_run(prof, train, val, seed, args.epochs))
+            append_row(new[-1])
+    return new
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if not args.table:
         from facekit.train import set_seed
 
         set_seed(0)  # deterministic TF ops from the first doctor call on (fit() turns them on too)
-    rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()] if OUT.exists() else []
+    rows = read_jsonl_path(OUT) if OUT.exists() else []
     if args.rejudge:
         from facekit.profiles import get_profile
 
         rows = rejudge(rows, get_profile(args.profile))
         OUT.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    elif not args.table:
-        if args.planted:
-            new = planted_runs(args.seeds, args.epochs,
-                               {(r["kind"], r["seed"]) for r in rows if r.get("ranking") == "held_out"})
-        elif args.rules_on_ablation or args.trials_on_ablation:
-            from facekit.profiles import get_profile, load_profile_data
+    elif args.table:
+        pass
+    elif args.planted:
+        from benchmarks.planted import planted_runs
 
-            prof = get_profile(args.profile)
-            train, val = load_profile_data(prof)
-            mine = {r["seed"]: r for r in rows if r["kind"] in ("rules_on_ablation", "trials_on_ablation")
-                    and r["profile"] == prof.name and r["kind"].startswith("rules") == args.rules_on_ablation
-                    and (args.rules_on_ablation or trials_ranking(r) == "held_out")}  # old trials rows: kept
-            if args.rules_on_ablation:  # seconds: recomputed whole
-                rows = [r for r in rows if all(r is not m for m in mine.values())]
-                new = on_ablation(prof, train, val, False, set(), only_run=args.only_run)
-                OUT.write_text("".join(json.dumps(r) + "\n" for r in rows + new))
-            else:  # minutes a seed: appended as they finish, resumed
-                new = on_ablation(prof, train, val, True, set(mine))
-        else:
-            from facekit.profiles import get_profile, load_profile_data
-
-            prof = get_profile(args.profile)
-            train, val = load_profile_data(prof)
-            done = {(r.get("profile"), r["seed"]) for r in rows if r["kind"] == "question"}
-            new = []
-            for seed in range(args.seeds):
-                if (prof.name, seed) in done:
-                    continue
-                row = question_run(prof, train, val, seed, args.epochs)
-                new.append(row)
-                print(json.dumps({k: v for k, v in row.items() if k != "trials"}), flush=True)
-                with OUT.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+        rows += planted_runs(args.seeds, args.epochs,
+                             {(r["kind"], r["seed"]) for r in rows if r.get("ranking") == "held_out"})
+    elif args.rules_on_ablation or args.trials_on_ablation:
+        rows, new = _on_ablation_rows(args, rows)
         rows += new
+    else:
+        rows += _question_rows(args, rows)
     text = table(rows)
     write_with_notes(OUT.with_suffix(".md"), __doc__.splitlines()[0], text)
     print(text)

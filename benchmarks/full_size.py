@@ -78,21 +78,25 @@ def train_probe(lr: float, steps: int = 30, every: int = 5, batch: int = 4, size
 
 
 def probe_table(steps: int = 30) -> str:
+    from facekit.text import markdown_table
+
     runs = {lr: train_probe(lr, steps) for lr in (1e-3, 1e-4)}
-    out = ["| step (batches of 4) | deep dead share, Adam 1e-3 | 1e-4 | deep mean bias, 1e-3 | 1e-4 | "
-           "logit spread, 1e-3 | 1e-4 |", "|---|---|---|---|---|---|---|"]
-    for a, b in zip(runs[1e-3], runs[1e-4]):
-        out.append(f"| {a['step']} | {a['dead']:.0%} | {b['dead']:.0%} | {a['bias']:.5f} | {b['bias']:.5f} | "
-                   f"{a['spread']:.2g} | {b['spread']:.2g} |")
+    table = markdown_table(
+        ["step (batches of 4)", "deep dead share, Adam 1e-3", "1e-4", "deep mean bias, 1e-3", "1e-4",
+         "logit spread, 1e-3", "1e-4"],
+        [[a["step"], f"{a['dead']:.0%}", f"{b['dead']:.0%}", f"{a['bias']:.5f}", f"{b['bias']:.5f}",
+          f"{a['spread']:.2g}", f"{b['spread']:.2g}"] for a, b in zip(runs[1e-3], runs[1e-4])])
     secs = runs[1e-3][-1]["seconds"] + runs[1e-4][-1]["seconds"]
     return ("\n## A short training probe at the question's size\n\nThe question's network at 200 px and 256 "
             "filters (seed 0 weights), Adam at 1e-3 and from the same weights at 1e-4, batches of 4 drawn "
             "from 64 synthetic faces; measured on a fixed probe of 16 images; deep = conv7-conv10 "
-            f"({secs:.0f} s for both runs).\n\n" + "\n".join(out) + "\n")
+            f"({secs:.0f} s for both runs).\n\n" + table + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
+
+    from facekit.text import markdown_table
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--train-probe", action="store_true", help="add the short training probe at 200 px")
@@ -100,19 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     rows = [measure(100, 32), measure(100, 128), measure(200, 256)]
     names = {32: "ci", 128: "classroom", 256: "full (the question's)"}
-    out = ["| profile | input | filters | params | loss at init (ln 8 = 2.0794) | logit spread | "
-           "RMS conv1 -> conv10 | drop | max dead share | gradient norm conv1 / output | s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(f"| {names[int(r['filters'])]} | {r['size']} px | {r['filters']} | {r['params']:,} | "
-                   f"{r['loss']:.4f} | {r['spread']:.2g} | {r['rms_first']:.3g} -> {r['rms_last']:.3g} | "
-                   f"{r['rms_drop']:.0f}x | {r['max_dead']:.0%} | {r['grad_conv1']:.2g} / "
-                   f"{r['grad_output']:.2g} | {r['seconds']:.0f} |")
+    table = markdown_table(
+        ["profile", "input", "filters", "params", "loss at init (ln 8 = 2.0794)", "logit spread",
+         "RMS conv1 -> conv10", "drop", "max dead share", "gradient norm conv1 / output", "s"],
+        [[names[int(r["filters"])], f"{r['size']} px", r["filters"], f"{r['params']:,}", f"{r['loss']:.4f}",
+          f"{r['spread']:.2g}", f"{r['rms_first']:.3g} -> {r['rms_last']:.3g}", f"{r['rms_drop']:.0f}x",
+          f"{r['max_dead']:.0%}", f"{r['grad_conv1']:.2g} / {r['grad_output']:.2g}", f"{r['seconds']:.0f}"]
+         for r in rows])
     title = (__doc__ or "").split("\n\n")[0].replace("\n", " ")
     text = (f"{title}\n\nRegenerate: `python -m benchmarks.full_size` "
             f"({platform.machine()}, {os.cpu_count()} CPUs, seed 0 weights, synthetic faces, "
             "64 images for loss and spread, 16 for activations, 4 for gradients).\n\n"
-            + "\n".join(out) + "\n")
+            + table + "\n")
     if args.train_probe:
         text += probe_table(args.steps)
     OUT.write_text(text)

@@ -56,6 +56,7 @@ def write_table(jsonl: Path, md: Path, setting: str, command: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     from facekit.generalize import RECIPES, regime_data, run_recipe
+    from facekit.results import read_jsonl_path
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if out.exists():
-        done = {(r["recipe"], r["seed"]) for r in map(json.loads, out.read_text().splitlines()) if r}
+        done = {(r["recipe"], r["seed"]) for r in read_jsonl_path(out) if r}
     train, val, test = regime_data(a.train_per_class)
     big = None
     for name in a.recipes:

@@ -35,13 +35,17 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.notes import write_with_notes
+from facekit.results import read_jsonl_path
+from facekit.text import markdown_table
 
 OUT = Path(__file__).resolve().parents[1] / "facekit" / "results" / "mechanism.jsonl"
+MD = Path(__file__).resolve().parent / "results" / "mechanism.md"  # the committed table, beside the others
 
 
 class Probe(keras.callbacks.Callback):
     """After every batch: dead share per ReLU layer, logit spread, gradient norm per layer (on a
-    fixed probe batch) and the relative update |dW|/|W| of every kernel in that step."""
+    fixed probe batch) and the relative update |dW|/|W| of every kernel in that step. The dead share
+    and the spread are `facekit.diagnose.probes`' (`dead_share`, `logit_spread`), as the doctor's."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, batches: int):
         super().__init__()
@@ -60,18 +64,13 @@ class Probe(keras.callbacks.Callback):
         self.names = [layer_of(k.path) for k in self.kernels]
 
         @tf.function
-        def measure(x: tf.Tensor, y: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor]]:
+        def measure(x: tf.Tensor, y: tf.Tensor) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+            """The probe batch's activations (the output last) and each kernel's gradient norm."""
             with tf.GradientTape() as tape:
                 outs = probe(x, training=False)
-                p = outs[-1]
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, p))
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, outs[-1]))
             grads = tape.gradient(loss, self.kernels)
-            dead = [tf.reduce_mean(tf.cast(tf.reduce_all(tf.equal(tf.reshape(a, (-1, a.shape[-1])), 0.0), 0),
-                                           tf.float32)) for a in outs[:-1]]
-            z = tf.math.log(tf.clip_by_value(tf.cast(p, tf.float64), 1e-30, 1.0))
-            z = z - tf.reduce_mean(z, -1, keepdims=True)
-            spread = tf.reduce_mean(tf.math.reduce_std(z, 0))
-            return dead, spread, [tf.norm(g) for g in grads]
+            return outs, [tf.norm(g) for g in grads]
 
         self.measure = measure
         self._record(None)
@@ -88,9 +87,13 @@ class Probe(keras.callbacks.Callback):
             self._record(upd, float((logs or {}).get("loss", math.nan)))
 
     def _record(self, update: list[float] | None, loss: float = math.nan) -> None:
-        dead, spread, gnorm = self.measure(self.x, self.y)
-        self.rows.append({"step": self.step, "loss": loss, "dead": [round(float(d), 4) for d in dead],
-                          "spread": float(spread), "grad": [float(g) for g in gnorm],
+        from facekit.diagnose.probes import dead_share, logit_spread
+
+        outs, gnorm = self.measure(self.x, self.y)
+        dead = [dead_share(a.numpy()) for a in outs[:-1]]
+        self.rows.append({"step": self.step, "loss": loss, "dead": [round(d, 4) for d in dead],
+                          "spread": logit_spread(self.model, outs[-1].numpy()),
+                          "grad": [float(g) for g in gnorm],
                           "update": update,
                           "bias_mean": [round(float(np.mean(b.numpy())), 6) for b in self.biases]})
 
@@ -142,10 +145,7 @@ def summarise(runs: list[dict[str, Any]]) -> str:
     for r in runs:
         groups.setdefault((r["profile"], r["optimizer"], r["init"], r["lr"], tuple(r.get("switch") or ())),
                           []).append(r)
-    out = ["| profile | optimizer | init | lr | seeds | learns | stuck | drifting | epochs to learn "
-           "(median) | max dead share: init -> after 1 epoch | logit spread: init -> after 1 epoch "
-           "| relative update per step, median (conv1 / last conv) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = []
     for (prof, opt, init, lr, switch), rs in sorted(groups.items(), key=lambda kv: (
             kv[0][0], kv[0][1], kv[0][2], -kv[0][3], kv[0][4])):
         n = len(rs)
@@ -160,12 +160,13 @@ def summarise(runs: list[dict[str, Any]]) -> str:
         upd_first = statistics.median(b["update"][0] for r in rs for b in r["batches"][1:])
         upd_last = statistics.median(b["update"][-2] for r in rs for b in r["batches"][1:])
         rate = f"{lr:g}" + (f" -> {switch[1]:g} after {switch[0]} batches" if switch else "")
-        out.append(f"| {prof} | {opt} | {init} | {rate} | {n} | {counts['learns']} | "
-                   f"{counts['stuck']} | {counts['drifting']} | "
-                   f"{statistics.median(learned) if learned else '-'} | "
-                   f"{dead0:.0%} -> {dead1:.0%} | {sp0:.2g} -> {sp1:.2g} | "
-                   f"{upd_first:.2g} / {upd_last:.2g} |")
-    return "\n".join(out)
+        out.append([prof, opt, init, rate, n, counts["learns"], counts["stuck"], counts["drifting"],
+                    statistics.median(learned) if learned else "-", f"{dead0:.0%} -> {dead1:.0%}",
+                    f"{sp0:.2g} -> {sp1:.2g}", f"{upd_first:.2g} / {upd_last:.2g}"])
+    return markdown_table(["profile", "optimizer", "init", "lr", "seeds", "learns", "stuck", "drifting",
+                           "epochs to learn (median)", "max dead share: init -> after 1 epoch",
+                           "logit spread: init -> after 1 epoch",
+                           "relative update per step, median (conv1 / last conv)"], out)
 
 
 def _probe_epochs(run: dict[str, Any]) -> int:
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table", action="store_true", help="only rebuild the markdown table")
     args = p.parse_args(argv)
     out = Path(args.out)
-    runs = [json.loads(line) for line in out.read_text().splitlines() if line.strip()] if out.exists() else []
+    runs = read_jsonl_path(out) if out.exists() else []
     if not args.table:
         from facekit.profiles import get_profile, load_profile_data
 
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['outcome']:8s} after {row['epochs_run']} epochs, loss {row['losses'][-1]:.4f} "
                       f"({row['seconds']:.0f} s)", flush=True)
     table = summarise(runs) if runs else "(no runs yet)"
-    write_with_notes(out.with_suffix(".md"), __doc__.splitlines()[0], table)
+    write_with_notes(MD if out == OUT else out.with_suffix(".md"), __doc__.splitlines()[0], table)
     print(table)
     return 0
 

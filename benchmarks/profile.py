@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(HERE / "results" / "profile.md"))
     a = p.parse_args(argv)
     from facekit.synthetic import write_folder
+    from facekit.text import markdown_table
 
     work = Path(tempfile.mkdtemp(prefix="facekit-profile-"))
     root = write_folder(work / "TRAINING", n_per_class=a.per_class, size=200, seed=0)
@@ -142,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         counts = spy(code, [str(root), str(work)], work / f"{name}.txt")
         wall = time.perf_counter() - t
         lines += [f"## {name} ({8 * a.per_class} JPEGs at 200 px; {wall:.1f} s under py-spy, "
-                  f"{sum(counts.values())} samples)", "", "| kind of work | share of samples |", "|---|---|"]
-        lines += [f"| {k} | {v:.0%} |" for k, v in shares(counts) if v >= 0.005]
+                  f"{sum(counts.values())} samples)", "",
+                  markdown_table(["kind of work", "share of samples"],
+                                 [[k, f"{v:.0%}"] for k, v in shares(counts) if v >= 0.005])]
         lines += [""]
         print(f"{name} done", flush=True)
     lines += ["## Training", "",
@@ -153,12 +155,12 @@ def main(argv: list[str] | None = None) -> int:
               "(`train_on_batch` on fixed uint8 batches, after 3 warm-up steps, mean of 12):", ""]
     peak = matmul_peak()
     rows = step_decomposition()
+    cells = [[r["case"], f"{r['params']:,}", f"{r['ms_per_step']:.0f}", f"{r['samples_s']:.0f}",
+              f"{r['gflops']:.0f}", f"{r['gflops'] * 1e9 / peak:.0%}"] for r in rows]
     lines += ["## Step-time decomposition", "",
               f"float32 matmul (4096 x 4096) on this machine: {peak / 1e9:.0f} GFLOP/s.", "",
-              "| case | params | ms/step | samples/s | GFLOP/s | share of matmul peak |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {r['case']} | {r['params']:,} | {r['ms_per_step']:.0f} | {r['samples_s']:.0f} | "
-              f"{r['gflops']:.0f} | {r['gflops'] * 1e9 / peak:.0%} |" for r in rows]
+              markdown_table(["case", "params", "ms/step", "samples/s", "GFLOP/s", "share of matmul peak"],
+                             cells)]
     text = "\n".join(lines) + "\n"
     Path(a.out).write_text(text)
     print(text)

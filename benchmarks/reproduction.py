@@ -46,19 +46,21 @@ def table(rows: list[dict]) -> str:
         groups.setdefault(key, []).append(r)
     from facekit.ablation import summarise
     from facekit.profiles import PROFILES
+    from facekit.text import markdown_table
 
     def profile_of(size, f, pc, ep):
         return next((p.name for p in PROFILES.values()
                      if (p.size, p.filters, p.per_class, p.epochs) == (size, f, pc, ep)), "-")
 
-    out = ["| profile | variant | size | filters | images | epochs | seeds | stuck | final loss (median) "
-           "| val acc (median) | s/epoch (median) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    cells = []
     for (variant, size, f, pc, ep), rs in groups.items():
         row = summarise(variant, rs)
         stuck, n = row["stuck"], row["runs"]
-        out.append(f"| {profile_of(size, f, pc, ep)} | {variant} | {size} | {f} | {8 * pc} | {ep} "
-                   f"| {n} | {stuck}/{n} ({100 * stuck / n:.0f}%) | {row['final_loss']:.4f} "
-                   f"| {row['val_acc']:.3f} | {row['s_per_epoch']:.1f} |")
+        cells.append([profile_of(size, f, pc, ep), variant, size, f, 8 * pc, ep, n,
+                      f"{stuck}/{n} ({100 * stuck / n:.0f}%)", f"{row['final_loss']:.4f}",
+                      f"{row['val_acc']:.3f}", f"{row['s_per_epoch']:.1f}"])
+    out = [markdown_table(["profile", "variant", "size", "filters", "images", "epochs", "seeds", "stuck",
+                           "final loss (median)", "val acc (median)", "s/epoch (median)"], cells)]
     out.append(f"\nln 8 = {math.log(8):.4f}. images = 8 x per_class (90% train, 10% validation). "
                f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
                "s/epoch includes building the model.")
@@ -89,7 +91,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_table(out: Path) -> str:
     """Rebuild the markdown table next to a JSON-lines file of runs."""
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    from facekit.results import read_jsonl_path
+
+    rows = read_jsonl_path(out)
     cmds = sorted({r.get("command", "") for r in rows} - {""})
     text = "Regenerate with:\n\n" + "".join(f"    {c}\n" for c in cmds) + f"\n{table(rows)}\n"
     out.with_suffix(".md").write_text(text)

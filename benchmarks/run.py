@@ -179,7 +179,7 @@ def fmt(values: list[float], unit: str = "") -> str:
     return f"{statistics.median(values):.1f}{unit} ({min(values):.1f}-{max(values):.1f})"
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--per-class", type=int, default=700)
     p.add_argument("--repeats", type=int, default=3)
@@ -192,49 +192,48 @@ def main(argv: list[str] | None = None) -> int:
                    default=[*(f"{b}:{j}:{e}" for b in (16, 64) for j in (0, 1) for e in (1, 8)), "16:1:1:1"],
                    help="training configurations for benchmarks.step; a 4th field 1 turns op determinism on "
                         "(default: 16/64 x XLA 0/1 x spe 1/8, and XLA asked for under determinism)")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
-    import cv2
-    import keras
-    import numpy as np
-    import tensorflow as tf
 
-    from facekit.synthetic import write_folder
-
-    work = tempfile.mkdtemp(prefix="facekit-bench-")
-    t = time.perf_counter()
-    root = write_folder(Path(work) / "TRAINING", n_per_class=args.per_class, size=200, seed=0)
-    n = 8 * args.per_class
-    print(f"wrote {n} JPEGs at 200 px in {time.perf_counter() - t:.1f} s", flush=True)
-    cores = os.cpu_count() or 1
-    workers = sorted({1, 2, cores})
+def measure_loads(root: str, work: str, workers: list[int], cores: int,
+                  repeats: int) -> dict[str, list[dict]]:
+    """Parts 1 and 2: every loading child (`CHILD`) ``repeats`` times, each in its own process; per
+    step, one record a run. ``facekit_load`` is the run with ``cores`` decode threads."""
     steps = [("question_load", ()), *[(f"facekit_load_w{w}", (str(w),)) for w in workers],
              ("question_unpickle", ()), ("facekit_cache_full", ("full",)), ("facekit_cache_mmap", ("mmap",)),
              ("question_ready", ()), ("facekit_ready", ())]
     runs: dict[str, list[dict]] = {k: [] for k, _ in steps}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, extra in steps:
             script = next(k for k in CHILD if name.startswith(k))
-            runs[name].append(child(script, str(root), work, *extra))
+            runs[name].append(child(script, root, work, *extra))
             print(name, runs[name][-1], flush=True)
     runs["facekit_load"] = runs[f"facekit_load_w{cores}"]
-    array_mb = runs["facekit_load"][0]["array_mb"]
-    sec = {k: [r["seconds"] for r in v] for k, v in runs.items()}
-    rss = {k: [r["peak_mb"] for r in v] for k, v in runs.items()}
-    train = training(min(args.train_images, n), work)
-    print(train, flush=True)
+    return runs
+
+
+def measure_fused(configs: list[str], images: int) -> list[dict]:
+    """Part 3's fused-step matrix: one `benchmarks.step` process per BATCH:XLA:SPE[:DETERMINISM]."""
     fused = []
-    for config in args.fused:
+    for config in configs:
         batch, jit, spe, *det = (int(v) for v in config.split(":"))  # BATCH:XLA:SPE[:DETERMINISM]
         out = subprocess.run([sys.executable, "-m", "benchmarks.step", "--batch", str(batch),
                               "--jit", str(jit), "--spe", str(spe),
-                              "--images", str(min(args.train_images, n)),
+                              "--images", str(images),
                               "--repeat", "2" if (jit and spe == 1) else "1",
                               "--determinism", str(det[0] if det else 0)],
                              capture_output=True, text=True, check=True, cwd=HERE.parent,
                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         fused.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print("step", fused[-1], flush=True)
+    return fused
+
+
+def load_rows(runs: dict[str, list[dict]], workers: list[int], cores: int) -> list[tuple[str, str, str, str]]:
+    """The table's rows for parts 1 and 2: loading, loading from the cache, ready to train."""
+    array_mb = runs["facekit_load"][0]["array_mb"]
+    sec = {k: [r["seconds"] for r in v] for k, v in runs.items()}
+    rss = {k: [r["peak_mb"] for r in v] for k, v in runs.items()}
 
     def med(key: str, field: str = "seconds") -> float:
         return statistics.median([r[field] for r in runs[key]])
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                      fmt(sec[f"facekit_load_w{w}"]), f"{q_load / med(f'facekit_load_w{w}'):.2f}x faster",
                      ">= 1.8x" if w == cores else ""))
     read_all = [r["read_all_seconds"] for r in runs["facekit_cache_mmap"]]
-    rows += [
+    return rows + [
         ("load: facekit save_cache afterwards, only when asked (s)",
          fmt([r["cache_seconds"] for r in runs["facekit_load"]]), "", ""),
         ("from cache: question pickle.load of X (s)", fmt(sec["question_unpickle"]), "", ""),
@@ -273,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
          "", ""),
         ("ready to train, data only (peak - RSS after imports): facekit (MB)", fmt(data["facekit_ready"]),
          f"{q_data / f_data:.1f}x less", ">= 6x"),
+    ]
+
+
+def training_rows(train: dict, fused: list[dict]) -> list[tuple[str, str, str, str]]:
+    """The table's rows for part 3: `training`'s throughput and FLOP/s, then the fused-step matrix."""
+    rows = [
         ("train answer net 200 px: model.fit(float64) (samples/s)", f"{train['question_samples_s']:.1f}",
          "", ""),
         ("train answer net 200 px: facekit.train.fit(uint8) (samples/s)", f"{train['facekit_samples_s']:.1f}",
@@ -295,20 +300,52 @@ def main(argv: list[str] | None = None) -> int:
                      (f"{speed / base[f['batch']]:.2f}x plain at batch {f['batch']};" if f["batch"] in base
                       else "") + f"{same} "
                      f"{util:.0%} of matmul", ""))
-    for prof in args.notebooks:
-        rows += notebook_rows(prof)
-    table = ["| measure | median (range) | ratio | target |", "|---|---|---|---|"]
-    table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return rows
+
+
+def write_results(args: argparse.Namespace, argv: list[str] | None, n: int, versions: str,
+                  rows: list[tuple[str, str, str, str]]) -> None:
+    """Write the table under its header to ``args.out`` (hand-written notes below it stay); print it."""
+    from benchmarks.notes import write_with_notes
+    from facekit.text import markdown_table
+
+    table = markdown_table(["measure", "median (range)", "ratio", "target"], rows)
     head = (f"# facekit benchmarks\n\nMachine: {platform.machine()}, {os.cpu_count()} CPUs; Python "
-            f"{platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-            f"NumPy {np.__version__}, OpenCV {cv2.__version__}. Data: {n} synthetic JPEGs at 200 px "
+            f"{platform.python_version()}, {versions}. Data: {n} synthetic JPEGs at 200 px "
             f"(8 classes x {args.per_class}); {args.repeats} runs of each load, each in its own process; "
             f"training on {min(args.train_images, n)} images, one epoch each way.\n"
             f"Command: `python -m benchmarks.run {' '.join(argv or sys.argv[1:])}`\n\n")
-    from benchmarks.notes import write_with_notes
-
-    write_with_notes(Path(args.out), head.rstrip(), "\n".join(table))  # hand-written notes below stay
+    write_with_notes(Path(args.out), head.rstrip(), table)  # hand-written notes below stay
     print(Path(args.out).read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    import cv2
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from facekit.synthetic import write_folder
+
+    work = tempfile.mkdtemp(prefix="facekit-bench-")
+    t = time.perf_counter()
+    root = write_folder(Path(work) / "TRAINING", n_per_class=args.per_class, size=200, seed=0)
+    n = 8 * args.per_class
+    print(f"wrote {n} JPEGs at 200 px in {time.perf_counter() - t:.1f} s", flush=True)
+    cores = os.cpu_count() or 1
+    workers = sorted({1, 2, cores})
+    runs = measure_loads(str(root), work, workers, cores, args.repeats)
+    train = training(min(args.train_images, n), work)
+    print(train, flush=True)
+    fused = measure_fused(args.fused, min(args.train_images, n))
+    rows = load_rows(runs, workers, cores) + training_rows(train, fused)
+    for prof in args.notebooks:
+        rows += notebook_rows(prof)
+    versions = (f"TensorFlow {tf.__version__}, Keras {keras.__version__}, NumPy {np.__version__}, "
+                f"OpenCV {cv2.__version__}")
+    write_results(args, argv, n, versions, rows)
     return 0
 
 

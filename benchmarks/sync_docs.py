@@ -64,19 +64,19 @@ def _count(n: int) -> str:
 
 
 def notebooks_table(data: dict) -> str:
+    from facekit.text import markdown_table
+
     def exercises(p: str) -> float | None:
         vals = [v for k, v in data.get(p, {}).items() if k.startswith("exercises/")]
         return sum(vals) if vals else None
 
-    rows = ["| chapter | ci | classroom |", "|---|---|---|"]
-    for n in chapters():
-        times = " | ".join(human(_time(data, p, n.name)) for p in PROFILES)
-        rows.append(f"| [`{n.stem}`]({n.name}) | {times} |")
-    totals = " | ".join(human(sum(_time(data, p, n.name) or 0 for n in chapters())) for p in PROFILES)
-    rows.append(f"| all {_count(len(chapters()))} | {totals} |")
-    rows.append("| [`exercises/`](exercises/) (5 blanks + 5 solutions) | "
-                + " | ".join(human(exercises(p)) for p in PROFILES) + " |")
-    return "\n".join(rows)
+    rows = [[f"[`{n.stem}`]({n.name})", *[human(_time(data, p, n.name)) for p in PROFILES]]
+            for n in chapters()]
+    rows.append([f"all {_count(len(chapters()))}",
+                 *[human(sum(_time(data, p, n.name) or 0 for n in chapters())) for p in PROFILES]])
+    rows.append(["[`exercises/`](exercises/) (5 blanks + 5 solutions)",
+                 *[human(exercises(p)) for p in PROFILES]])
+    return markdown_table(["chapter", *PROFILES], rows)
 
 
 def replace_block(text: str, name: str, body: str) -> str:

@@ -13,6 +13,7 @@ Importing facekit before TensorFlow keeps TensorFlow's C++ start-up notices off 
 from facekit import _quiet
 
 __version__ = "0.1.0"
+__all__ = ["__version__"]
 
 _quiet.install()
 _quiet.warn_if_two_opencv_wheels()

@@ -24,6 +24,11 @@ import warnings
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 
+__all__ = ["DEFAULT_LEVEL", "level", "keep_line",
+           "filtered_stderr", "install", "uninstall", "OPENCV_WHEELS",
+           "installed_opencv_wheels", "warn_if_two_opencv_wheels"]
+
+
 DEFAULT_LEVEL = "3"
 # glog/absl line: severity letter, date, time, thread id, file:line]
 _LOG_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+ +\d+ \S+:\d+\] ")

@@ -7,24 +7,26 @@ wrote. Both summarise runs with the same function, so a table means the same thi
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
+from facekit.core import guessing
 from facekit.data import Dataset
 from facekit.diagnose.batchnorm import BatchNormWatch, batchnorm_layers
+from facekit.diagnose.callbacks import ChanceWatch
 from facekit.models import VARIANTS, question_min_size, question_variant
 from facekit.profiles import Profile, get_profile, load_profile_data
-from facekit.train import History, fit, guessing, label_callbacks, sits_at_chance
+from facekit.results import read_jsonl_path
+from facekit.text import markdown_table
+from facekit.train import History, fit, label_callbacks
 
 __all__ = ["Ablation", "ablate", "summarise", "run_record", "outcome", "classify", "train_variant",
            "StopWhenCertain", "LEARNS_AT", "OUTCOMES", "READINGS", "run_outcome"]
@@ -39,7 +41,7 @@ def classify(stuck: bool, val_accuracy: Sequence[float], n_classes: int, n_val: 
     ``("learns", epoch)`` when validation accuracy reached ``learns_at`` (the first such epoch);
     ``("stuck", None)`` when the training loss sits at ln C; ``("guessing", None)`` when the training
     loss left ln C but the last validation accuracy is still no better than chance
-    (`facekit.train.guessing`); else ``("drifting", None)``: better than chance, below the bar."""
+    (`facekit.core.guessing`); else ``("drifting", None)``: better than chance, below the bar."""
     acc = np.asarray(val_accuracy, dtype=float)
     hit = np.flatnonzero(acc >= learns_at)
     if hit.size:
@@ -59,10 +61,10 @@ def outcome(history: History, learns_at: float = LEARNS_AT, key: str = "val_accu
     return classify(history.stuck, acc, history.n_classes, history.n_val, learns_at)
 
 
-class StopWhenCertain(keras.callbacks.Callback):
+class StopWhenCertain(ChanceWatch):
     """Stop a run once its outcome is certain: validation accuracy (inference mode, held-out
     images) reached ``learns_at``, or the training loss has sat at ln C for ``patience`` epochs
-    (`facekit.train.sits_at_chance`) without going below it. Never on training accuracy: that is a
+    (`facekit.core.sits_at_chance`) without going below it. Never on training accuracy: that is a
     training-mode number (BatchNorm on batch statistics, Dropout on). A network whose output ignores
     the image cannot score below the label entropy (ln C on balanced data), so a loss under
     ln C - 0.001 means it is learning, however slowly: it trains on. Epochs before ``first``
@@ -70,23 +72,13 @@ class StopWhenCertain(keras.callbacks.Callback):
     the switch."""
 
     def __init__(self, patience: int = 4, learns_at: float = LEARNS_AT, first: int = 0):
-        super().__init__()
-        self.patience, self.learns_at, self.first = patience, learns_at, first
-        self.losses: list[float] = []
+        super().__init__(first)
+        self.patience, self.learns_at = patience, learns_at
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.losses = []
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        if epoch < self.first:
-            return
-        self.losses.append(float(logs.get("loss", float("nan"))))
-        c = int(self.model.output_shape[-1])
-        window = self.losses[-self.patience:]
+    def judge(self, epoch: int, logs: dict[str, Any]) -> None:
+        c = self.n_classes
         if float(logs.get("val_accuracy", 0.0)) >= self.learns_at or (
-                len(window) == self.patience and sits_at_chance(window, c, self.patience)
-                and min(window) >= math.log(c) - 0.001):
+                self.sits(self.patience) and min(self.losses[-self.patience:]) >= math.log(c) - 0.001):
             self.model.stop_training = True
 
 
@@ -176,7 +168,9 @@ def _median_or_nan(values: list[float | None]) -> float:
 @dataclass
 class Ablation:
     """Rows of (variant, what changed, runs, stuck runs, median final loss, median val acc,
-    s/epoch); ``skipped`` lists the variants that could not run, with the reason."""
+    s/epoch); ``skipped`` lists the variants that could not run, with the reason.
+
+    Taught in chapter 04, section 3."""
 
     rows: list[dict]
     histories: dict[str, list[History]] = field(default_factory=dict)
@@ -197,7 +191,7 @@ class Ablation:
     def from_jsonl(cls, path: str | os.PathLike) -> Ablation:
         """The table from runs written by ``python -m benchmarks.ablation`` (one JSON object a
         run), keeping each run's record for `curves`."""
-        runs = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        runs = read_jsonl_path(path)
         names = sorted(dict.fromkeys(r["variant"] for r in runs),
                        key=lambda n: list(VARIANTS).index(n) if n in VARIANTS else len(VARIANTS))
         by = {n: [r for r in runs if r["variant"] == n] for n in names}
@@ -208,25 +202,25 @@ class Ablation:
         return cls(rows, runs=by)
 
     def table(self) -> str:
-        out = ["| variant | change | stuck | final loss | val acc | s/epoch |", "|---|---|---|---|---|---|"]
-        for r in self.rows:
-            out.append(f"| {r['variant']} | {r['change']} | {r['stuck']}/{r['runs']} | "
-                       f"{r['final_loss']:.3f} | {r['val_acc']:.2f} | {r['s_per_epoch']:.1f} |")
+        rows = [[r["variant"], r["change"], f"{r['stuck']}/{r['runs']}", f"{r['final_loss']:.3f}",
+                 f"{r['val_acc']:.2f}", f"{r['s_per_epoch']:.1f}"] for r in self.rows]
+        out = [markdown_table(["variant", "change", "stuck", "final loss", "val acc", "s/epoch"], rows)]
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | |" for name, why in self.skipped]
         return "\n".join(out)
 
     def outcome_table(self) -> str:
         """The four-outcome table: how many runs learn, drift, guess or sit at ln C, judged on
         held-out images in inference mode."""
-        out = ["| variant | change | learns | drifting | guessing | stuck | epochs to learn | final loss "
-               "| val acc | s/epoch |", "|---|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for r in self.rows:
             n, e = r["runs"], r["epochs_to_learn"]
             learned = "-" if e is None else f"{e:g}"
             secs = "-" if math.isnan(r["s_per_epoch"]) else f"{r['s_per_epoch']:.1f}"
-            out.append(f"| {r['variant']} | {r['change']} | {r['learns']}/{n} | {r['drifting']}/{n} | "
-                       f"{r['guessing']}/{n} | {r['stuck']}/{n} | {learned} | {r['final_loss']:.3f} | "
-                       f"{r['val_acc']:.2f} | {secs} |")
+            rows.append([r["variant"], r["change"], f"{r['learns']}/{n}", f"{r['drifting']}/{n}",
+                         f"{r['guessing']}/{n}", f"{r['stuck']}/{n}", learned, f"{r['final_loss']:.3f}",
+                         f"{r['val_acc']:.2f}", secs])
+        out = [markdown_table(["variant", "change", "learns", "drifting", "guessing", "stuck",
+                               "epochs to learn", "final loss", "val acc", "s/epoch"], rows)]
         out += [f"| {name} | {VARIANTS[name][0]} | not run: {why} | | | | | | | |"
                 for name, why in self.skipped]
         return "\n".join(out)

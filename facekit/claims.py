@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from facekit.text import wrap
 
+__all__ = ["claim"]
+
 
 def claim(text: str, holds: bool) -> None:
     """Print one claim with whether this run shows it (returns nothing, so a cell ending in a

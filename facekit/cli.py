@@ -9,6 +9,8 @@ import time
 import zipfile
 from pathlib import Path
 
+__all__ = ["main", "build_parser", "check_model_archive", "MAX_CONFIG_BYTES", "MAX_MODEL_BYTES"]
+
 
 def _synth(args: argparse.Namespace) -> int:
     from facekit.data import write_folder
@@ -74,7 +76,7 @@ def _story(args: argparse.Namespace) -> int:
         (out / ".facekit-write-test").unlink()
     except OSError as e:
         return _fail(f"--out {args.out}: cannot write there ({e.strerror or e})")
-    from facekit.live import TerminalProgress
+    from facekit.plots.live import TerminalProgress
     from facekit.story import run_story
     from facekit.train import extra_callbacks
 

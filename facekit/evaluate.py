@@ -9,18 +9,13 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from facekit import train
+from facekit.core import predict
 from facekit.data import Dataset
 from facekit.data.utkface import UTKFACE_GENDERS, UTKFACE_RACES, age_group
 from facekit.text import wrap
 
 __all__ = ["confusion_matrix", "per_class_accuracy", "group_accuracy", "most_wrong", "reliability",
-           "Reliability", "Evaluation", "evaluate", "predict"]
-
-
-def predict(model: keras.Model, ds: Dataset, batch_size: int = 64) -> np.ndarray:
-    """Class probabilities (N, C) for every image of ``ds`` (inference mode)."""
-    return np.asarray(train.predict(model, ds.images, batch_size), dtype=np.float64)
+           "Reliability", "Evaluation", "evaluate"]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -151,8 +146,10 @@ class Evaluation:
 
 def evaluate(model: keras.Model, ds: Dataset, batch_size: int = 64) -> Evaluation:
     """Predict ``ds`` and measure: confusion matrix, accuracy per group of every attribute,
-    calibration. ``Evaluation.most_wrong()`` gives the images to look at."""
-    probs = predict(model, ds, batch_size)
+    calibration. ``Evaluation.most_wrong()`` gives the images to look at.
+
+    Taught in chapter 06, section 6."""
+    probs = np.asarray(predict(model, ds.images, batch_size), dtype=np.float64)  # (N, C)
     pred = probs.argmax(1)
     groups = {key: group_accuracy(ds, pred, key) for key in sorted(ds.attributes)}
     return Evaluation(ds.class_names, probs, ds.labels, confusion_matrix(ds.labels, pred, ds.n_classes),

@@ -184,7 +184,7 @@ def check_question_network(fn: Callable[[tuple[int, int, int], int, int], keras.
 def _stats(rms: list[float], dead: list[float]) -> list:
     from facekit.diagnose import LayerStats
 
-    return [LayerStats(f"conv{i + 1}", 0.0, r, r, 0.0, 0.0, d, 64) for i, (r, d) in enumerate(zip(rms, dead))]
+    return [LayerStats(f"conv{i + 1}", 0.0, r, r, 0.0, 0.0, d) for i, (r, d) in enumerate(zip(rms, dead))]
 
 
 _DYING_CASES = (  # (RMS per layer, dead share per layer, the first dying layer)

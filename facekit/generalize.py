@@ -8,21 +8,21 @@ at the end.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
+from facekit.core import predict
 from facekit.data import Dataset, load, make_faces
-from facekit.evaluate import predict
 from facekit.models import answer_model, improved_model
 from facekit.profiles import Profile
+from facekit.results import read_jsonl_path
+from facekit.text import markdown_table
 from facekit.train import History, fit
 
 __all__ = ["Recipe", "RECIPES", "RunResult", "Comparison", "regime_data", "early_stopping",
@@ -142,7 +142,7 @@ _RECORD_FIELDS = tuple(f for f in RunResult.__dataclass_fields__ if f not in ("h
 
 
 def _accuracy(model: keras.Model, ds: Dataset) -> float:
-    return float(np.mean(predict(model, ds).argmax(1) == ds.labels))
+    return float(np.mean(predict(model, ds.images).argmax(1) == ds.labels))
 
 
 def run_recipe(recipe: str | Recipe, train: Dataset, val: Dataset, test: Dataset, *,
@@ -156,7 +156,7 @@ def run_recipe(recipe: str | Recipe, train: Dataset, val: Dataset, test: Dataset
     h = fit(model, train, val, epochs=r.epochs or epochs, batch_size=batch_size, seed=seed, label=r.name,
             callbacks=[*([stopper] if stopper else []), *callbacks])
     ran = len(h.epochs)
-    best = int(np.nanargmin(h["val_loss"])) + 1 if stopper else ran
+    best = h.best_epoch() if stopper else ran
     return RunResult(r.name, seed, model.count_params(), ran, best, _accuracy(model, train),
                      _accuracy(model, val), _accuracy(model, test),
                      statistics.median(e["seconds"] for e in h.epochs), h, model if keep_model else None)
@@ -172,7 +172,7 @@ class Comparison:
     @classmethod
     def from_jsonl(cls, path: str | os.PathLike, setting: str = "") -> Comparison:
         """The runs written by ``python -m benchmarks.generalize`` (one JSON object a line)."""
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        rows = read_jsonl_path(path)
         return cls([RunResult(**{k: r[k] for k in _RECORD_FIELDS}) for r in rows], setting)
 
     def of(self, recipe: str) -> list[RunResult]:
@@ -199,17 +199,18 @@ class Comparison:
 
     def table(self, test: bool = True) -> str:
         """Markdown: one row per recipe, medians over seeds (min-max of validation accuracy)."""
-        cols = "| recipe | params | epochs (kept) | train acc | val acc (min-max) |"
-        cols += " test acc |" * test + " gap closed | s/epoch |"
-        rows = [cols, "|" + "---|" * (cols.count("|") - 1)]
+        cols = ["recipe", "params", "epochs (kept)", "train acc", "val acc (min-max)",
+                *["test acc"] * test, "gap closed", "s/epoch"]
+        rows = []
         base = self.of("answer")
         for name in self.recipes:
             rs = self.of(name)
             vals = [r.val_acc for r in rs]
             closed = f"{self.gap_closed(name):+.0%}" if base and name != "answer" else "-"
-            row = (f"| {name} | {rs[0].params:,} | {self.median(name, 'epochs'):.0f} "
-                   f"({self.median(name, 'best_epoch'):.0f}) | {self.median(name, 'train_acc'):.2f} | "
-                   f"{statistics.median(vals):.2f} ({min(vals):.2f}-{max(vals):.2f}) |")
-            row += f" {self.median(name, 'test_acc'):.2f} |" * test
-            rows.append(row + f" {closed} | {self.median(name, 'seconds_per_epoch'):.2f} |")
-        return "\n".join(rows)
+            rows.append([name, f"{rs[0].params:,}",
+                         f"{self.median(name, 'epochs'):.0f} ({self.median(name, 'best_epoch'):.0f})",
+                         f"{self.median(name, 'train_acc'):.2f}",
+                         f"{statistics.median(vals):.2f} ({min(vals):.2f}-{max(vals):.2f})",
+                         *[f"{self.median(name, 'test_acc'):.2f}"] * test,
+                         closed, f"{self.median(name, 'seconds_per_epoch'):.2f}"])
+        return markdown_table(cols, rows)

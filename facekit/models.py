@@ -16,7 +16,7 @@ from keras import layers
 from facekit.text import ROOM, wrap
 
 __all__ = ["question_model", "answer_model", "improved_model", "augmentation", "question_variant",
-           "VARIANTS", "question_min_size", "compile_like_question"]
+           "VARIANTS", "question_min_size", "compile_like_question", "architecture", "same_architecture"]
 
 # The question's blocks: conv layers per block; Dropout(0.4) after blocks 3-5; a MaxPool after each.
 _QUESTION_BLOCKS = (1, 3, 2, 2, 2)
@@ -82,6 +82,8 @@ def question_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes:
     ``dropout`` (the rate of the three Dropout layers; 0 leaves them out), ``bn_momentum`` (the
     BatchNorm layers' moving-average momentum, Keras' 0.99 by default). ``seed`` makes the initial
     weights reproducible.
+
+    Taught in chapter 02, section 3.
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -140,6 +142,8 @@ def answer_model(input_shape: tuple[int, int, int] = (200, 200, 3), n_classes: i
     'flatten': Flatten -> Dense(n_classes); 'gap': GlobalAveragePooling -> Dense(n_classes)),
     ``dropout`` (before the classifier), ``weight_decay`` (L2 factor on every kernel), ``filters``
     (one conv block per entry; the first 5x5, the others 3x3). `improved_model` combines them.
+
+    Taught in chapter 05, section 1.
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -199,7 +203,9 @@ def improved_model(input_shape: tuple[int, int, int] = (64, 64, 3), n_classes: i
     L2 weight decay 1e-4. 149,144 parameters at 64 px (the answer's: 2,126,120). Train it with
     early stopping (`facekit.generalize.early_stopping`). Any keyword of `answer_model` overrides
     a default (BatchNorm and a GlobalAveragePooling head were measured too and did worse here:
-    see chapter 06)."""
+    see chapter 06).
+
+    Taught in chapter 06, section 4."""
     kwargs: dict[str, Any] = dict(filters=(24, 48, 96, 96), augment=True, batch_norm=False, head="flatten",
                   dropout=0.5, weight_decay=1e-4)
     kwargs.update(changes)
@@ -233,7 +239,9 @@ VARIANTS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
 
 def question_variant(name: str, input_shape: tuple[int, int, int] = (200, 200, 3),
                      n_classes: int = 8, filters: int = 256, seed: int | None = None) -> keras.Model:
-    """The question's network with the one change ``name`` (a key of `VARIANTS`)."""
+    """The question's network with the one change ``name`` (a key of `VARIANTS`).
+
+    Taught in chapter 04, section 2."""
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; choose from {sorted(VARIANTS)}")
     kwargs = {"filters": filters, **VARIANTS[name][1](filters)}

@@ -117,7 +117,9 @@ def setup(profile: str | Profile | None = None, seed: int = 0, verbose: bool = T
 
 def load_profile_data(profile: Profile, data: str = "synthetic", seed: int = 0) -> tuple[Dataset, Dataset]:
     """The profile's data set (``data``: "synthetic", a UTKFace folder or a question-layout folder),
-    split (shuffled, stratified) into train and validation."""
+    split (shuffled, stratified) into train and validation.
+
+    Taught in chapter 02, section 2."""
     ds = load(data, size=profile.size, per_class=profile.per_class, seed=seed,
               difficulty=profile.difficulty)
     return ds.split(profile.val_fraction, seed=seed)

@@ -20,10 +20,11 @@ from facekit import plots
 from facekit.ablation import outcome
 from facekit.data import Dataset
 from facekit.diagnose import Report, doctor
-from facekit.generalize import Comparison, RunResult, load_regime, run_recipe
+from facekit.generalize import Comparison, load_regime, run_recipe
 from facekit.models import answer_model, question_model
 from facekit.profiles import Profile, get_profile, load_profile_data
-from facekit.text import WIDTH, wrap
+from facekit.runs import RunCache
+from facekit.text import WIDTH, markdown_table, wrap
 from facekit.train import History, fit, label_callbacks
 
 __all__ = ["StoryResult", "run_story", "reproduce", "diagnose", "fix", "beyond", "write_figures"]
@@ -41,15 +42,13 @@ class StoryResult:
     seconds: float = 0.0
 
     def table(self) -> str:
-        rows = ["| network | seed | final loss | train acc | val acc | stuck at chance |",
-                "|---|---|---|---|---|---|"]
         runs = [(h, s) for h, s in zip(self.question, self.profile.seeds)]
         runs += [(self.answer, self.profile.seeds[0])] if self.answer else []
-        for h, seed in runs:
-            name = h.label.split(",")[0]  # "question net, seed 0": the seed has its own column
-            rows.append(f"| {name} | {seed} | {h.final('loss'):.4f} | {h.final('accuracy'):.3f} "
-                        f"| {h.final('val_accuracy'):.3f} | {'yes' if h.stuck else 'no'} |")
-        return "\n".join(rows)
+        rows = [[h.label.split(",")[0],  # "question net, seed 0": the seed has its own column
+                 seed, f"{h.final('loss'):.4f}", f"{h.final('accuracy'):.3f}",
+                 f"{h.final('val_accuracy'):.3f}", "yes" if h.stuck else "no"] for h, seed in runs]
+        header = ["network", "seed", "final loss", "train acc", "val acc", "stuck at chance"]
+        return markdown_table(header, rows)
 
     def verdict(self) -> str:
         c = self.data.n_classes
@@ -91,8 +90,8 @@ def _printer(verbose: bool) -> Callable[..., None]:
     return (lambda *a: print(*a, flush=True)) if verbose else _quiet
 
 
-_RUNS: dict[tuple, tuple[Dataset, Dataset, keras.Model, History]] = {}  # reproduce(reuse=True)
-_BEYOND: dict[tuple, tuple[Dataset, Dataset, Dataset, RunResult]] = {}  # beyond(reuse=True)
+REPRODUCED = RunCache()  # reproduce(reuse=True): (model, History) by profile, seed and data
+BEYOND = RunCache()  # beyond(reuse=True): RunResult by profile, recipe, seed and data
 
 
 def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, ...] | None = None,
@@ -107,8 +106,8 @@ def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, 
     runs = {}
     for s in seeds or prof.seeds:
         key = (repr(prof), s, id(train), id(val))
-        if reuse and key in _RUNS and _RUNS[key][0] is train and _RUNS[key][1] is val:
-            runs[s] = _RUNS[key][2:]
+        if reuse and (hit := REPRODUCED.get(key, (train, val))) is not None:
+            runs[s] = hit
             say(f"seed {s}: reused the run made earlier in this session")
             continue
         model = question_model(prof.input_shape, train.n_classes, prof.filters, seed=s)
@@ -116,7 +115,7 @@ def reproduce(prof: Profile, train: Dataset, val: Dataset, *, seeds: tuple[int, 
         h = fit(model, train, val, epochs=prof.epochs, batch_size=prof.batch_size, seed=s,
                 label=f"question net, seed {s}", callbacks=list(callbacks))
         runs[s] = (model, h)
-        _RUNS[key] = (train, val, model, h)
+        REPRODUCED.put(key, (train, val), (model, h))
         say(f"seed {s}: final loss {h.final('loss'):.4f} (ln {train.n_classes} = {h.chance_loss:.4f}), "
             f"train acc {h.final('accuracy'):.3f} -> "
             + ("stuck at chance" if h.stuck else
@@ -156,10 +155,9 @@ def beyond(prof: Profile, train: Dataset, val: Dataset, test: Dataset,
     for name in recipes:
         for s in seeds or prof.seeds:
             key = (repr(prof), name, s, id(train), id(val), id(test))
-            old = _BEYOND.get(key)
-            if (reuse and old is not None and old[0] is train and old[1] is val and old[2] is test
-                    and (old[3].model is not None or not keep_model)):
-                runs.append(old[3])
+            old = BEYOND.get(key, (train, val, test))
+            if reuse and old is not None and (old.model is not None or not keep_model):
+                runs.append(old)
                 say(f"{name} seed {s}: reused the run made earlier in this session")
                 continue
             label_callbacks(callbacks, f"{name} seed {s}")
@@ -168,7 +166,7 @@ def beyond(prof: Profile, train: Dataset, val: Dataset, test: Dataset,
                              patience=r.patience, batch_size=prof.batch_size, keep_model=keep_model,
                              callbacks=callbacks)
             runs.append(run)
-            _BEYOND[key] = (train, val, test, run)
+            BEYOND.put(key, (train, val, test), run)
             say(f"{name} seed {s}: train {run.train_acc:.2f}  val {run.val_acc:.2f}  (gap {run.gap:.2f})  "
                 f"kept epoch {run.best_epoch} of {run.epochs}, {run.seconds_per_epoch:.1f} s/epoch")
     return Comparison(runs)

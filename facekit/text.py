@@ -1,5 +1,6 @@
 """Text that fits a notebook: every line facekit prints is at most `WIDTH` characters, wrapped on
-word boundaries, each continuation line indented under the item it continues. Imports nothing of
+word boundaries, each continuation line indented under the item it continues; and the one writer of
+the Markdown tables the benchmarks and experiments print (`markdown_table`). Imports nothing of
 facekit (every module may use it).
 
     >>> print(wrap("[!!] gradients: gradient norm 0.00015 at conv1 vs 0.11 at output; ...", 40))
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Iterable, Sequence
 
-__all__ = ["WIDTH", "ROOM", "wrap"]
+__all__ = ["WIDTH", "ROOM", "wrap", "markdown_table"]
 
 WIDTH = 100  # the widest line a chapter shows without a horizontal scroll bar
 ROOM = 22  # kept free on a first line for a caller's label: print("after recalibration:", gap)
@@ -56,3 +58,17 @@ def wrap(text: str, width: int = WIDTH, indent: int | str | None = None, room: i
                                break_long_words=False, break_on_hyphens=False)
         out += [pieces[0][lead:], *pieces[1:]] if pieces else [""]
     return "\n".join(out).replace(_GLUE, " ")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table: the ``header`` cells over a ``|---|`` rule, then one line per row, each cell
+    written with ``str`` (format the numbers before passing them); no trailing newline.
+
+        >>> print(markdown_table(["seed", "loss"], [[0, "2.0794"]]))
+        | seed | loss |
+        |---|---|
+        | 0 | 2.0794 |
+    """
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines)

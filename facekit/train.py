@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import math
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,15 +19,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facekit.core import (
+    CHANCE_TOL,
+    DataLike,
+    as_arrays,
+    at_chance,
+    check_data,
+    check_shape,
+    guessing,
+    make_tf_dataset,
+    predict,
+    sits_at_chance,
+    stuck_at_chance,
+)
 from facekit.data import Dataset
+from facekit.runs import fit_key, remember_fit, reuse_fit, trained_steps
 from facekit.text import wrap
 
-__all__ = ["set_seed", "fit", "History", "at_chance", "sits_at_chance", "stuck_at_chance", "as_arrays",
-           "make_tf_dataset", "predict", "DataLike", "CHANCE_TOL", "check_data", "guessing", "trained_steps"]
-
-DataLike = Dataset | tuple[np.ndarray, np.ndarray]  # what every facekit function accepts as data
-
-CHANCE_TOL = 0.005  # a loss within this of ln C is "at chance" (the one definition in facekit)
+__all__ = ["set_seed", "fit", "History", "extra_callbacks", "label_callbacks",
+           # re-exported from facekit.core and facekit.runs, where they live (older code imports them here)
+           "at_chance", "sits_at_chance", "stuck_at_chance", "as_arrays", "make_tf_dataset", "predict",
+           "DataLike", "CHANCE_TOL", "check_data", "check_shape", "guessing", "trained_steps"]
 
 
 def set_seed(seed: int) -> None:
@@ -37,94 +47,6 @@ def set_seed(seed: int) -> None:
     on one machine; other CPUs may differ in the last bits, which can change a fragile run)."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def as_arrays(data: DataLike) -> tuple[np.ndarray, np.ndarray]:
-    """(images, labels) from a Dataset or an (x, y) pair."""
-    if isinstance(data, Dataset):
-        return data.images, data.labels
-    x, y = data
-    return np.asarray(x), np.asarray(y)
-
-
-def check_data(x: np.ndarray, y: np.ndarray, n_classes: int, what: str = "training",
-               allow_empty: bool = False) -> None:
-    """Raise ValueError, in words, for data a model cannot train on: no images, images and labels of
-    different lengths, one-hot or non-integer labels, labels outside 0..n_classes-1, NaN/inf pixels."""
-    if len(x) != len(y):
-        raise ValueError(f"{what} data: {len(x)} images but {len(y)} labels")
-    if len(x) == 0:
-        if allow_empty:
-            return
-        raise ValueError(f"{what} data: no images")
-    if y.ndim == 2 and y.shape[1] == n_classes:
-        raise ValueError(f"{what} labels look one-hot (shape {y.shape}); pass class numbers "
-                         "(y.argmax(1)): facekit models use sparse categorical cross-entropy")
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise ValueError(f"{what} labels are {y.dtype} {y.shape}; expected whole numbers, one per image")
-    if int(y.min()) < 0 or int(y.max()) >= n_classes:
-        raise ValueError(f"{what} labels run from {int(y.min())} to {int(y.max())}, but the model has "
-                         f"{n_classes} outputs (labels 0..{n_classes - 1})")
-    if x.dtype.kind == "f":
-        bad = ~np.isfinite(x.reshape(len(x), -1)).all(1)
-        if bad.any():
-            raise ValueError(f"{what} data: {int(bad.sum())} of {len(x)} images hold NaN or infinity "
-                             f"(the first is image {int(np.flatnonzero(bad)[0])})")
-
-
-def check_shape(x: np.ndarray, model: keras.Model, what: str = "training") -> None:
-    """Raise ValueError when the images are not the size the model's Input takes (Keras would
-    otherwise train a fully convolutional model on them without a word)."""
-    want = tuple(model.input_shape[1:])
-    got = tuple(x.shape[1:])
-    if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
-        def size(s: tuple) -> str:
-            return "x".join("any" if d is None else str(d) for d in s)
-
-        raise ValueError(f"{what} images are {size(got)} but {model.name}'s Input takes "
-                         f"{size(want)}; load them at that size")
-
-
-def _no_autotune() -> tf.data.Options:
-    # With tf.data's autotuning on (its default, and what Keras' own array input uses), destroying
-    # an iterator waits for the autotune thread's next wake-up, 10 ms after the iterator began and
-    # doubling (10, 30, 70, ... 20,470, 40,950 ms): we measured epochs of 24 s compute ending at
-    # 40.96 s and of 3 s at 5.1 s. Keras makes a new iterator every epoch and every validation.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return options
-
-
-def make_tf_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
-                    seed: int = 0) -> tf.data.Dataset:
-    """Batches of (x, y) read by index from the arrays: no copy of the data set, a new
-    seeded shuffle every epoch, two batches prefetched, tf.data autotuning off (see
-    `_no_autotune`: it cost up to 70% of an epoch's time)."""
-    n = len(x)
-    idx = tf.data.Dataset.range(n)
-    if shuffle:
-        idx = idx.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-
-    def take(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x[i], y[i]
-
-    def gather(i: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        xb, yb = tf.numpy_function(take, [i], (tf.as_dtype(x.dtype), tf.as_dtype(y.dtype)),
-                                   stateful=False)
-        xb.set_shape((None, *x.shape[1:]))
-        yb.set_shape((None,))
-        return xb, yb
-
-    return idx.batch(batch_size).map(gather).prefetch(2).with_options(_no_autotune())
-
-
-def predict(model: keras.Model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """``model.predict(x, batch_size=batch_size)`` without tf.data autotuning's wait at the end
-    (see `_no_autotune`): the same batches, the same numbers."""
-    if len(x) == 0:
-        return np.zeros((0, *model.output_shape[1:]), dtype=np.float32)
-    return np.concatenate([np.asarray(model.predict_on_batch(x[i: i + batch_size]))
-                           for i in range(0, len(x), batch_size)])
 
 
 @dataclass
@@ -153,6 +75,11 @@ class History:
     def final(self, key: str = "loss") -> float:
         return float(self[key][-1]) if self.epochs else float("nan")
 
+    def best_epoch(self, key: str = "val_loss") -> int:
+        """The epoch (from 1, as Keras prints them) where ``key`` was lowest, NaN epochs ignored:
+        the one early stopping keeps (chapter 05, section 3; exercise 05)."""
+        return int(np.nanargmin(self[key])) + 1
+
     @property
     def stuck(self) -> bool:
         """True when the run *sits* at chance: `sits_at_chance` over its last two epochs and the
@@ -170,37 +97,6 @@ class History:
         rows = [f"{i + 1:5d} " + " ".join(f"{e[k]:12.4f}" for k in keys) + f" {e['seconds']:7.1f}"
                 for i, e in enumerate(self.epochs)]
         return "\n".join([head, *rows])
-
-
-def at_chance(loss: float, n_classes: int, tol: float = CHANCE_TOL) -> bool:
-    """Is ``loss`` at the chance level ln C (within ``tol``)? facekit's one rule for "at chance"."""
-    return abs(loss - math.log(n_classes)) <= tol
-
-
-def sits_at_chance(losses: Sequence[float], n_classes: int, epochs: int = 2,
-                   tol: float = CHANCE_TOL) -> bool:
-    """Do the last ``epochs`` epoch losses sit at ln C? The last must be `at_chance`; the ones
-    before within twice ``tol``, because an epoch's mean loss includes its first batches, a
-    little above ln C even in a stuck run (e.g. 2.0845, 2.0809, 2.0802, 2.0799 against
-    ln 8 = 2.0794). Used by `History.stuck` and `facekit.diagnose.ChanceAlarm`."""
-    last = list(losses)[-epochs:]
-    return bool(last) and at_chance(last[-1], n_classes, tol) and all(
-        at_chance(v, n_classes, 2 * tol) for v in last[:-1])
-
-
-def guessing(accuracy: float, n_classes: int, n: int) -> bool:
-    """Is an accuracy on ``n`` held-out images no better than guessing? Below 1/C + 2 binomial
-    standard errors of a guesser (8 classes, 40 images: below 0.230; 560 images: below 0.153)."""
-    p = 1.0 / n_classes
-    return bool(accuracy < p + 2 * math.sqrt(p * (1 - p) / max(n, 1)))
-
-
-def stuck_at_chance(loss: float, accuracy: float | None, n_classes: int, loss_tol: float = CHANCE_TOL,
-                    acc_tol: float = 0.05) -> bool:
-    """Is a run stuck at chance? Loss at ln C (`at_chance`) and accuracy within ``acc_tol`` of 1/C
-    (accuracy is ignored when None)."""
-    return at_chance(loss, n_classes, loss_tol) and (
-        accuracy is None or abs(accuracy - 1.0 / n_classes) <= acc_tol)
 
 
 class _BatchRecorder(keras.callbacks.Callback):
@@ -245,9 +141,8 @@ class _BatchRecorder(keras.callbacks.Callback):
             logs[k] = total / self.n  # true epoch means for every callback after this one
         row = {k: float(v) for k, v in logs.items() if np.isscalar(v) or np.ndim(v) == 0}
         if self.x_val is not None and len(self.x_val):  # which classes the held-out predictions use
-            out = [keras.ops.convert_to_numpy(self.model(self.x_val[i: i + 64], training=False)).argmax(-1)
-                   for i in range(0, len(self.x_val), 64)]  # eager calls: no traced function to retrace
-            row["val_classes"] = float(len(np.unique(np.concatenate(out))))
+            out = predict(self.model, self.x_val, 64, eager=True).argmax(-1)  # eager: nothing to retrace
+            row["val_classes"] = float(len(np.unique(out)))
         row["seconds"] = time.perf_counter() - self.t0
         if not self.h.non_finite:  # NaN weights can hide behind a finite loss (ReLU(NaN) is 0 here)
             bad = next((w.path for w in self.model.weights
@@ -299,6 +194,8 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     (`facekit.diagnose.ActivationStats`, `GradientStats`) get that run's records when it had an
     equal one, other callbacks are not called. Otherwise it trains. (A chapter section can then
     run without the section that trained the network.)
+
+    Taught in chapter 02, section 6.
     """
     for name, value, least in (("epochs", epochs, 0), ("batch_size", batch_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
@@ -319,8 +216,8 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     val_ds = None
     if val is not None and len(as_arrays(val)[1]):
         val_ds = make_tf_dataset(*as_arrays(val), batch_size)
-    key = (_fingerprint(model), id(train), id(val), epochs, batch_size, seed, shuffle)
-    if reuse and (hit := _reused(key, train, val, model, callbacks or [])) is not None:
+    key = fit_key(model, train, val, epochs, batch_size, seed, shuffle)
+    if reuse and (hit := reuse_fit(key, train, val, model, callbacks or [])) is not None:
         print(wrap(f"{history.label}: reused the run made earlier in this session "
                    "(same network, initial weights, data and settings)"))
         return hit
@@ -329,61 +226,5 @@ def fit(model: keras.Model, train: Dataset | tuple[np.ndarray, np.ndarray],
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False,
                   callbacks=[recorder, *(callbacks or []), *_EXTRA.get()])
-    _RUNS[key] = (train, val, [w.copy() for w in model.get_weights()], history, tuple(callbacks or ()),
-                  trained_steps(model))
-    while len(_RUNS) > _KEEP:
-        del _RUNS[next(iter(_RUNS))]  # oldest first
+    remember_fit(key, train, val, model, history, callbacks or ())
     return history
-
-
-# fit(reuse=True): key -> (train, val, trained weights, History, callbacks of that run, optimizer steps),
-# the last _KEEP runs
-_KEEP = 6
-_RUNS: dict[tuple, tuple[Any, Any, list[np.ndarray], History, tuple, int | None]] = {}
-
-
-def _fingerprint(model: keras.Model) -> tuple[str, int, str]:
-    """Layers in order (type and settings; names left out, Keras numbers them per session), the
-    weights' shapes and a CRC of their values, and the optimizer's settings."""
-    def strip(c: Any) -> Any:
-        if isinstance(c, dict):
-            return {k: strip(v) for k, v in c.items() if k != "name"}
-        return [strip(v) for v in c] if isinstance(c, list | tuple) else c
-    crc, weights = 0, model.get_weights()
-    for w in weights:
-        crc = zlib.crc32(np.ascontiguousarray(w).tobytes(), crc)
-    layers = [(type(la).__name__, strip(la.get_config())) for la in model.layers]
-    opt = getattr(model, "optimizer", None)
-    return (json.dumps([layers, [w.shape for w in weights]], sort_keys=True, default=str), crc,
-            json.dumps(strip(opt.get_config()), sort_keys=True, default=str) if opt is not None else "")
-
-
-def _reused(key: tuple, train: Any, val: Any, model: keras.Model,
-            callbacks: Sequence[keras.callbacks.Callback]) -> History | None:
-    """The stored run for ``key`` loaded into ``model`` and ``callbacks``; None if there is none
-    or a recording callback has no equal in it."""
-    if key not in _RUNS or _RUNS[key][0] is not train or _RUNS[key][1] is not val:
-        return None
-    _, _, weights, history, before, steps = _RUNS[key]
-    pairs = []
-    for cb in callbacks:
-        if hasattr(cb, "adopt"):
-            match = next((b for b in before if cb.same_recording(b)), None)
-            if match is None:
-                return None
-            pairs.append((cb, match))
-    for cb, match in pairs:
-        cb.adopt(match)
-    model.set_weights(weights)
-    if steps is not None and getattr(model, "optimizer", None) is not None:
-        model.optimizer.iterations.assign(steps)  # a reused run has taken its steps (the doctor asks)
-    return history
-
-
-def trained_steps(model: keras.Model) -> int | None:
-    """How many optimizer steps the model has taken (None: not compiled)."""
-    opt = getattr(model, "optimizer", None)
-    try:
-        return int(keras.ops.convert_to_numpy(opt.iterations)) if opt is not None else None
-    except (AttributeError, TypeError, ValueError):
-        return None

@@ -20,10 +20,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "facekit"
 LAYERS: dict[str, float] = {
     "facekit.text": -1,  # wraps what every module prints to the notebook's width
     "facekit.data": 0, "facekit.synthetic": 1,
+    "facekit.core": 0.5, "facekit.runs": 0.5,  # data as arrays, the at-chance rule; the run caches
     "facekit.models": 1, "facekit.train": 1,
     "facekit.profiles": 2, "facekit.evaluate": 2, "facekit.style": 2,
-    "facekit.live": 2.5,  # callbacks that draw with facekit.style; plots re-exports LivePlot
-    "facekit.claims": 0, "facekit.results": 0,  # print a sentence; read committed files
+    "facekit.claims": 0,  # prints a sentence
+    "facekit.results": 1,  # reads committed files (facekit.core's DEEP imported only when needed)
     "facekit.diagnose": 3,
     "facekit.ablation": 4, "facekit.generalize": 4, "facekit.exercises": 4,
     "facekit.plots": 4.5,  # draws what every experiment returns
@@ -123,3 +124,30 @@ def test_every_module_imports_first_in_a_fresh_interpreter(chunk):
     with ThreadPoolExecutor(max_workers=2) as pool:
         failed = [(n, err) for n, rc, err in pool.map(_import_alone, names) if rc != 0]
     assert not failed, "\n\n".join(f"import {n}:\n{err}" for n, err in failed)
+
+
+def _public_imports() -> dict[str, set[str]]:
+    """module -> the names other facekit modules (and the benchmarks) import from it by name."""
+    used: dict[str, set[str]] = {}
+    files = [*MODULES.values(), *sorted((PACKAGE.parent / "benchmarks").glob("*.py"))]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in MODULES and path != MODULES[node.module]:
+                used.setdefault(node.module, set()).update(
+                    a.name for a in node.names if f"{node.module}.{a.name}" not in MODULES)
+    return used
+
+
+def test_every_module_says_what_it_exports_and_lists_what_others_import():
+    missing, unlisted = [], []
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        alls = [n for n in tree.body if isinstance(n, ast.Assign)
+                and any(getattr(t, "id", None) == "__all__" for t in n.targets)]
+        if not alls and not name.endswith("__main__"):
+            missing.append(name)
+    for name, names in _public_imports().items():
+        listed = set(getattr(__import__(name, fromlist=["__all__"]), "__all__", []))
+        unlisted += [f"{name}.{n}" for n in sorted(names) if not n.startswith("_") and n not in listed]
+    assert not missing, f"modules without __all__: {missing}"
+    assert not unlisted, f"imported from outside but not in the module's __all__: {unlisted}"

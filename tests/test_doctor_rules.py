@@ -1,6 +1,5 @@
 """The doctor's rule-based advice must agree with the committed multi-seed ablation."""
 
-import json
 import statistics
 from pathlib import Path
 
@@ -27,7 +26,7 @@ OPENINGS = {"batch_norm": "BatchNormalization", "fewer_layers": "fewer layers",
 def ablation_scores() -> dict[str, tuple[float, float, float]]:
     """Per doctor fix (and the unchanged network): (share that learns, share that leaves ln C,
     median held-out accuracy), judged in inference mode as `facekit.ablation` judges them."""
-    rows = [json.loads(line) for line in ABLATION.read_text().splitlines() if line.strip()]
+    rows = results.read_jsonl("ablation.jsonl")
     by: dict[str, list[dict]] = {}
     for r in rows:
         by.setdefault(r["variant"], []).append(r)
@@ -46,7 +45,7 @@ MIN_SEEDS = 10  # the ablation runs ten seeds a variant (benchmarks/ablation.py)
 
 def test_the_ablation_has_several_seeds_of_every_variant_the_rules_name():
     scores = ablation_scores()
-    rows = [json.loads(line) for line in ABLATION.read_text().splitlines() if line.strip()]
+    rows = results.read_jsonl("ablation.jsonl")
     for fix in RULE_ORDER:
         n = sum(r["variant"] == VARIANT[fix] for r in rows)
         assert n >= MIN_SEEDS, f"{VARIANT[fix]}: {n} seeds in {ABLATION.name}"
@@ -88,9 +87,9 @@ DOCTOR = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "docto
 def test_the_doctor_validation_quotes_the_ablation_runs_it_names():
     """benchmarks/results/doctor.md scores the doctor's first fix by the ablation's run of that fix on
     the same seed: every such row must agree with ablation.jsonl, and name a seed stuck there."""
-    runs = {(r["variant"], r["seed"]): r for r in map(json.loads, ABLATION.read_text().splitlines())
+    runs = {(r["variant"], r["seed"]): r for r in results.read_jsonl("ablation.jsonl")
             if r["profile"] == "classroom"}
-    rows = [json.loads(line) for line in DOCTOR.read_text().splitlines() if line.strip()]
+    rows = results.read_jsonl_path(DOCTOR)
     checked = 0
     for r in rows:
         if r["kind"] not in ("rules_on_ablation", "trials_on_ablation") or r["profile"] != "classroom":

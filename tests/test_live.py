@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from facekit.live import LivePlot, TerminalProgress, live_mode
+from facekit.plots.live import LivePlot, TerminalProgress, live_mode
 
 
 def _tiny(seed: int = 0) -> tuple[keras.Model, np.ndarray, np.ndarray]:

@@ -115,3 +115,17 @@ def test_cli_doctor_exit_codes(tmp_path, capsys):
         extra.rmdir()
     assert main(["doctor", str(tmp_path / "m.keras"), str(small)]) == 2
     assert "2 classes" in capsys.readouterr().err
+
+
+def test_the_chain_walk_pins_keras_private_inbound_nodes():
+    """`trials._as_chain` reads Keras' private ``layer._inbound_nodes`` (Keras 3 has no public graph
+    walker): this fails the day Keras renames it, on a functional chain and on a branched model."""
+    from facekit.diagnose.trials import _as_chain
+
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(inp)
+    chain = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    assert [type(la).__name__ for la in _as_chain(chain)] == ["Conv2D", "Flatten", "Dense"]
+    y = keras.layers.Conv2D(4, 3, padding="same")(x)
+    branched = keras.Model(inp, keras.layers.Flatten()(keras.layers.Add()([x, y])))
+    assert _as_chain(branched) is None

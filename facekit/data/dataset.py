@@ -86,6 +86,11 @@ class Dataset:
                        tuple(self.paths[i] for i in idx), self.skipped,
                        {k: v[idx] for k, v in self.attributes.items()}, self.description)
 
+    def shared_images(self, other: Dataset) -> int:
+        """How many distinct images are in both sets, byte for byte (0: nothing of ``other``
+        leaked into this set; chapter 01, section 4 and chapter 06, section 1 check their splits)."""
+        return len({im.tobytes() for im in self.images} & {im.tobytes() for im in other.images})
+
     def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
         """Shuffled, stratified split into (train, val): each class gives ``val_fraction`` of its
         images (rounded, at least one when it has two or more) to val. No image is in both; a class

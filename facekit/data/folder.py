@@ -20,6 +20,8 @@ def load_folder(root: str | os.PathLike, size: int = 200, per_class: int | None 
     Hidden and system files (``.DS_Store``, ``Thumbs.db``, ``._*``) are ignored; every other file
     not loaded is in ``skipped`` with its reason (empty, not an image, truncated, too small, too
     large: over ``max_pixels`` by its header, unreadable folder, ...).
+
+    Taught in chapter 01, section 3.
     """
     check_sizes(size, per_class, min_size, workers, max_pixels)
     root = Path(root)

@@ -43,97 +43,120 @@ def _class_parts(label: int) -> tuple[str, bool]:
     return name.split("+")[0], name.endswith("+glasses")
 
 
-def draw_face(label: int, size: int = 96, rng: np.random.Generator | None = None,
-              difficulty: float = 0.5) -> np.ndarray:
-    """Draw one face of class ``CLASS_NAMES[label]`` as a (size, size, 3) RGB uint8 image."""
-    rng = rng if rng is not None else np.random.default_rng()
-    d = float(np.clip(difficulty, 0.0, 1.0))
-    hair, glasses = _class_parts(label)
-    s = float(size)
+def _col(c: np.ndarray) -> tuple[float, ...]:
+    """A colour as OpenCV takes it: floats clipped to 0..255."""
+    return tuple(min(max(float(v), 0.0), 255.0) for v in c)
 
-    # background: a linear gradient between two random colours, in a random direction
+
+def _pt(x: float, y: float) -> tuple[int, int]:
+    """A pixel point in cv2's sub-pixel coordinates (`_SHIFT` bits)."""
+    return int(x * _ONE + 0.5), int(y * _ONE + 0.5)
+
+
+def _background(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A linear gradient between two random colours, in a random direction: the image and the
+    gradient's position 0..1 per pixel (the lighting follows it)."""
     gx, gy = _grid(size)
     c1 = rng.uniform(30, 235, 3).astype(np.float32)
     c2 = rng.uniform(30, 235, 3).astype(np.float32)
     ang = rng.uniform(0, 2 * np.pi)
     t = np.clip(np.float32(0.5) + (gx - 0.5) * np.float32(np.cos(ang))
                 + (gy - 0.5) * np.float32(np.sin(ang)), 0, 1)
-    img = (c1 + (c2 - c1) * t).astype(np.uint8)
+    return (c1 + (c2 - c1) * t).astype(np.uint8), t
 
-    def col(c: np.ndarray) -> tuple[float, ...]:
-        return tuple(min(max(float(v), 0.0), 255.0) for v in c)
 
-    def pt(x: float, y: float) -> tuple[int, int]:
-        return int(x * _ONE + 0.5), int(y * _ONE + 0.5)
-
-    # clutter behind the face: circles and lines of random colours
+def _clutter(img: np.ndarray, rng: np.random.Generator, s: float, d: float) -> None:
+    """Circles and lines of random colours behind the face, more of them at higher difficulty."""
     for _ in range(rng.poisson(1 + 4 * d)):
-        c = col(rng.uniform(0, 255, 3))
+        c = _col(rng.uniform(0, 255, 3))
         if rng.random() < 0.5:
-            cv2.circle(img, pt(*rng.uniform(0, s, 2)), int(rng.uniform(0.03, 0.09) * s * _ONE), c,
+            cv2.circle(img, _pt(*rng.uniform(0, s, 2)), int(rng.uniform(0.03, 0.09) * s * _ONE), c,
                        -1, cv2.LINE_AA, _SHIFT)
         else:
-            cv2.line(img, pt(*rng.uniform(0, s, 2)), pt(*rng.uniform(0, s, 2)), c,
+            cv2.line(img, _pt(*rng.uniform(0, s, 2)), _pt(*rng.uniform(0, s, 2)), c,
                      max(1, int(s / 64)), cv2.LINE_AA, _SHIFT)
 
-    # face geometry in a tilted frame centred on (cx, cy)
-    scale = rng.uniform(1 - 0.25 * d, 1 + 0.1 * d)
-    cx = s / 2 + rng.uniform(-1, 1) * 0.12 * d * s
-    cy = s / 2 + 0.04 * s + rng.uniform(-1, 1) * 0.08 * d * s
-    tilt = rng.uniform(-1, 1) * 25 * d
-    fw, fh = 0.25 * s * scale, 0.32 * s * scale
-    ca, sa = float(np.cos(np.radians(tilt))), float(np.sin(np.radians(tilt)))
 
-    def at(u: float, v: float) -> tuple[int, int]:
-        """Face coordinates (u across, v down, in face half-widths/heights) -> pixel point."""
-        x, y = u * fw, v * fh
-        return pt(cx + x * ca - y * sa, cy + x * sa + y * ca)
+class _Face:
+    """The face's tilted frame on ``img``: random scale, centre (cx, cy) and tilt; draws in face
+    coordinates (u across, v down, in face half-widths/heights)."""
 
-    def ell(u: float, v: float, a: float, b: float, colour: tuple[float, ...], thick: int = -1,
+    def __init__(self, img: np.ndarray, rng: np.random.Generator, s: float, d: float):
+        scale = rng.uniform(1 - 0.25 * d, 1 + 0.1 * d)
+        self.img = img
+        self.cx = s / 2 + rng.uniform(-1, 1) * 0.12 * d * s
+        self.cy = s / 2 + 0.04 * s + rng.uniform(-1, 1) * 0.08 * d * s
+        self.tilt = rng.uniform(-1, 1) * 25 * d
+        self.fw, self.fh = 0.25 * s * scale, 0.32 * s * scale
+        self.ca, self.sa = float(np.cos(np.radians(self.tilt))), float(np.sin(np.radians(self.tilt)))
+
+    def at(self, u: float, v: float) -> tuple[int, int]:
+        """Face coordinates -> pixel point."""
+        x, y = u * self.fw, v * self.fh
+        return _pt(self.cx + x * self.ca - y * self.sa, self.cy + x * self.sa + y * self.ca)
+
+    def ell(self, u: float, v: float, a: float, b: float, colour: tuple[float, ...], thick: int = -1,
             start: int = 0, end: int = 360, rot: float = 0.0) -> None:
-        cv2.ellipse(img, at(u, v), (int(a * fw * _ONE), int(b * fh * _ONE)), tilt + rot, start, end,
-                    colour, thick, cv2.LINE_AA, _SHIFT)
+        """An ellipse centred at (u, v) with half-axes a, b (face units), turned with the face."""
+        cv2.ellipse(self.img, self.at(u, v), (int(a * self.fw * _ONE), int(b * self.fh * _ONE)),
+                    self.tilt + rot, start, end, colour, thick, cv2.LINE_AA, _SHIFT)
 
+
+def _colours(rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, ...]]:
+    """A random skin tone and a hair colour kept visible against it."""
     skin = _SKIN[rng.integers(len(_SKIN))] + rng.normal(0, 10, 3)
     hair_rgb = _HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 12, 3)
     if np.abs(hair_rgb - skin).sum() < 120:  # keep the hair visible against the skin
         hair_rgb = hair_rgb * 0.45 if hair_rgb.sum() > 250 else hair_rgb + 110
-    hair_c = col(hair_rgb)
-    line_w = max(1, int(round(s / 80)))
-    if hair == "long":  # hair behind the face, down to the shoulders
-        ell(0, 0.05, 1.22, 1.12, hair_c)
-        cv2.fillConvexPoly(img, np.array([at(-1.22, 0.05), at(1.22, 0.05), at(1.3, 1.05),
-                                          at(-1.3, 1.05)], np.int32), hair_c, cv2.LINE_AA, _SHIFT)
-    ell(0, 0, 1, 1, col(skin))
-    if hair == "short":  # a cap of hair over the top of the head
-        ell(0, -0.22, 1.06, 0.85, hair_c, start=180, end=360)
-    elif hair == "long":
-        ell(0, -0.3, 1.04, 0.72, hair_c, start=180, end=360)
-    elif hair == "mohawk":  # a narrow crest over the top
-        ell(0, -0.95, 0.16, 0.42, hair_c)
+    return skin, _col(hair_rgb)
 
-    # eyes, brows, nose, mouth
+
+def _head(face: _Face, hair: str, skin: np.ndarray, hair_c: tuple[float, ...]) -> None:
+    """The head and the class's hair style (long hair behind it, caps and crests over it)."""
+    if hair == "long":  # hair behind the face, down to the shoulders
+        face.ell(0, 0.05, 1.22, 1.12, hair_c)
+        cv2.fillConvexPoly(face.img, np.array([face.at(-1.22, 0.05), face.at(1.22, 0.05), face.at(1.3, 1.05),
+                                               face.at(-1.3, 1.05)], np.int32), hair_c, cv2.LINE_AA, _SHIFT)
+    face.ell(0, 0, 1, 1, _col(skin))
+    if hair == "short":  # a cap of hair over the top of the head
+        face.ell(0, -0.22, 1.06, 0.85, hair_c, start=180, end=360)
+    elif hair == "long":
+        face.ell(0, -0.3, 1.04, 0.72, hair_c, start=180, end=360)
+    elif hair == "mohawk":  # a narrow crest over the top
+        face.ell(0, -0.95, 0.16, 0.42, hair_c)
+
+
+def _features(face: _Face, rng: np.random.Generator, line_w: int, skin: np.ndarray,
+              hair_c: tuple[float, ...]) -> None:
+    """Eyes (random size, pupils looking a little aside), brows, nose and a random smile or frown."""
+    fw, fh = face.fw, face.fh
     eye_r = 0.13 + rng.uniform(-0.02, 0.02)
     for side in (-1, 1):
-        ell(side * 0.38, -0.12, eye_r, eye_r * fw / fh, (250, 250, 250))
-        ell(side * 0.38 + rng.uniform(-0.03, 0.03), -0.12, eye_r * 0.5, eye_r * 0.5 * fw / fh,
-            (25, 20, 20))
-        ell(side * 0.38, -0.34, 0.2, 0.07, col(np.array(hair_c) * 0.7), line_w, 200, 340)
-    ell(0, 0.15, 0.08, 0.12, col(skin * 0.8))
+        face.ell(side * 0.38, -0.12, eye_r, eye_r * fw / fh, (250, 250, 250))
+        face.ell(side * 0.38 + rng.uniform(-0.03, 0.03), -0.12, eye_r * 0.5, eye_r * 0.5 * fw / fh,
+                 (25, 20, 20))
+        face.ell(side * 0.38, -0.34, 0.2, 0.07, _col(np.array(hair_c) * 0.7), line_w, 200, 340)
+    face.ell(0, 0.15, 0.08, 0.12, _col(skin * 0.8))
     smile = rng.uniform(-1, 1)
-    ell(0, 0.5 - 0.08 * smile, 0.3, 0.12 * abs(smile) + 0.02, (150, 40, 50), line_w,
-        0 if smile > 0 else 180, 180 if smile > 0 else 360)
-    if glasses:  # two rings and a bridge, dark frames
-        frame = col(rng.uniform(0, 70, 3))
-        gw = max(1, int(round(s / 55)))
-        for side in (-1, 1):
-            ell(side * 0.38, -0.12, 0.27, 0.27 * fw / fh, frame, gw)
-        cv2.line(img, at(-0.11, -0.14), at(0.11, -0.14), frame, gw, cv2.LINE_AA, _SHIFT)
-        for side in (-1, 1):
-            cv2.line(img, at(side * 0.65, -0.14), at(side * 1.0, -0.2), frame, gw, cv2.LINE_AA,
-                     _SHIFT)
+    face.ell(0, 0.5 - 0.08 * smile, 0.3, 0.12 * abs(smile) + 0.02, (150, 40, 50), line_w,
+             0 if smile > 0 else 180, 180 if smile > 0 else 360)
 
-    # lighting, sensor noise, JPEG artefacts
+
+def _glasses(face: _Face, rng: np.random.Generator, s: float) -> None:
+    """Two rings and a bridge, dark frames of a random colour."""
+    fw, fh = face.fw, face.fh
+    frame = _col(rng.uniform(0, 70, 3))
+    gw = max(1, int(round(s / 55)))
+    for side in (-1, 1):
+        face.ell(side * 0.38, -0.12, 0.27, 0.27 * fw / fh, frame, gw)
+    cv2.line(face.img, face.at(-0.11, -0.14), face.at(0.11, -0.14), frame, gw, cv2.LINE_AA, _SHIFT)
+    for side in (-1, 1):
+        cv2.line(face.img, face.at(side * 0.65, -0.14), face.at(side * 1.0, -0.2), frame, gw, cv2.LINE_AA,
+                 _SHIFT)
+
+
+def _camera(img: np.ndarray, t: np.ndarray, rng: np.random.Generator, d: float) -> np.ndarray:
+    """Lighting along the background's gradient, sensor noise and JPEG artefacts (none at d = 0)."""
     gain = np.float32(rng.uniform(1 - 0.2 * d, 1 + 0.1 * d))
     light = gain * (1 + np.float32(rng.uniform(-0.35, 0.35) * d) * (2 * t - 1))
     out = img.astype(np.float32)
@@ -145,7 +168,27 @@ def draw_face(label: int, size: int = 96, rng: np.random.Generator | None = None
         quality = int(rng.uniform(95 - 55 * d, 95))
         ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         img = np.asarray(cv2.imdecode(buf, cv2.IMREAD_COLOR))[..., ::-1]
-    return np.ascontiguousarray(img)
+    return img
+
+
+def draw_face(label: int, size: int = 96, rng: np.random.Generator | None = None,
+              difficulty: float = 0.5) -> np.ndarray:
+    """Draw one face of class ``CLASS_NAMES[label]`` as a (size, size, 3) RGB uint8 image: background,
+    clutter, the face in a random frame (head and hair, features, glasses when the class has them),
+    then the camera (lighting, noise, JPEG). The random draws happen in that order."""
+    rng = rng if rng is not None else np.random.default_rng()
+    d = float(np.clip(difficulty, 0.0, 1.0))
+    hair, glasses = _class_parts(label)
+    s = float(size)
+    img, t = _background(size, rng)
+    _clutter(img, rng, s, d)
+    face = _Face(img, rng, s, d)
+    skin, hair_c = _colours(rng)
+    _head(face, hair, skin, hair_c)
+    _features(face, rng, max(1, int(round(s / 80))), skin, hair_c)
+    if glasses:
+        _glasses(face, rng, s)
+    return np.ascontiguousarray(_camera(img, t, rng, d))
 
 
 def _rng(seed: int, label: int, index: int, difficulty: float) -> np.random.Generator:

@@ -23,7 +23,7 @@ from facekit.diagnose.batchnorm import (
     mode_gap,
     recalibrate_batchnorm,
 )
-from facekit.diagnose.callbacks import ActivationStats, ChanceAlarm, GradientStats
+from facekit.diagnose.callbacks import ActivationStats, ChanceAlarm, ChanceWatch, GradientStats
 from facekit.diagnose.checks import (
     Check,
     activation_report,
@@ -42,5 +42,6 @@ from facekit.diagnose.trials import Trial, try_fixes
 __all__ = ["Check", "LayerStats", "Report", "loss_at_init", "output_sensitivity", "input_baseline",
            "activation_report", "gradient_report", "overfit_one_batch", "lr_sweep", "doctor",
            "activation_layers", "layer_stats", "signal_gains", "ActivationStats", "GradientStats",
-           "ChanceAlarm", "Trial", "try_fixes", "recalibrate_batchnorm", "PreciseBatchNorm", "BatchNormWatch",
+           "ChanceAlarm", "ChanceWatch", "Trial", "try_fixes", "recalibrate_batchnorm", "PreciseBatchNorm",
+           "BatchNormWatch",
            "mode_gap", "ModeGap", "Recalibration", "batchnorm_layers", "mode_check"]

@@ -22,10 +22,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.core import DataLike, as_arrays, guessing
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import cross_entropy
+from facekit.runs import trained_steps
 from facekit.text import ROOM, wrap
-from facekit.train import DataLike, as_arrays, guessing, trained_steps
 
 __all__ = ["batchnorm_layers", "recalibrate_batchnorm", "Recalibration", "PreciseBatchNorm", "mode_gap",
            "BatchNormWatch", "predict_modes", "scores", "outputs", "mode_check", "held_out_check",
@@ -49,7 +50,9 @@ def _sublayers(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
 def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
     """The model's BatchNormalization layers, nested ones included, in order. Frozen ones
     (``trainable=False``) are left out: they use their moving statistics in training too, so they
-    hold no trap, and recalibrating would overwrite statistics someone chose to keep."""
+    hold no trap, and recalibrating would overwrite statistics someone chose to keep.
+
+    Taught in chapter 04, section 4."""
     return [la for la in _all_layers(model)
             if isinstance(la, keras.layers.BatchNormalization) and la.trainable]
 
@@ -134,6 +137,8 @@ def recalibrate_batchnorm(model: keras.Model, data: DataLike | np.ndarray, batch
 
     >>> print(recalibrate_batchnorm(model, train))
     recalibrated the moving statistics of 10 BatchNormalization layers on 360 images (12 batches)
+
+    Taught in chapter 04, section 4.
     """
     x = data if isinstance(data, np.ndarray) else as_arrays(data)[0]
     if len(x) == 0:
@@ -212,7 +217,9 @@ def predict_modes(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> tu
 
 
 def mode_gap(model: keras.Model, data: DataLike, batch_size: int = 32) -> ModeGap:
-    """Compare batch-statistics and inference-mode predictions on ``data`` (`ModeGap`)."""
+    """Compare batch-statistics and inference-mode predictions on ``data`` (`ModeGap`).
+
+    Taught in chapter 04, section 4."""
     x, y = as_arrays(data)
     batch, inference = predict_modes(model, x, batch_size)
     return ModeGap(len(x), _scores(model, batch, y), _scores(model, inference, y))
@@ -342,7 +349,9 @@ def mode_check(model: keras.Model, fit_part: DataLike, held: DataLike, what: str
     """Training-mode (batch statistics, Dropout off) against inference-mode predictions on the
     ``held`` images. Fails when a model with BatchNormalization collapses in inference mode
     (`ModeGap.collapsed`); then measures the cure on a copy: `recalibrate_batchnorm` on ``fit_part``,
-    inference accuracy on ``held`` again. ``what`` says which images ``held`` are."""
+    inference accuracy on ``held`` again. ``what`` says which images ``held`` are.
+
+    Taught in chapter 04, section 4."""
     if not batchnorm_layers(model):
         return Check("inference mode", True, "no BatchNormalization: inference differs from training only "
                      "by Dropout and other random layers", {})
@@ -377,7 +386,7 @@ def mode_check(model: keras.Model, fit_part: DataLike, held: DataLike, what: str
 
 def held_out_check(model: keras.Model, held: DataLike, what: str) -> Check:
     """Inference-mode accuracy on held-out images. A trained model no better than chance there
-    (`facekit.train.guessing`) fails, whatever its training loss; an untrained one (0 optimizer
+    (`facekit.core.guessing`) fails, whatever its training loss; an untrained one (0 optimizer
     steps) passes with a note."""
     x, y = as_arrays(held)
     c = int(model.output_shape[-1])

@@ -1,8 +1,10 @@
 """Keras callbacks that watch a training run: each records one thing well.
 
 `ActivationStats` - post-activation statistics and histograms per layer (for `color_dim`);
-`GradientStats` - gradient norm per layer over training; `ChanceAlarm` - says when the loss
-sits at ln C and what to check next. Also importable from `facekit.diagnose`.
+`GradientStats` - gradient norm per layer over training; `ChanceWatch` - the base of the callbacks
+that judge a run epoch by epoch against chance (`ChanceAlarm` here, which says when the loss sits at
+ln C and what to check next; `facekit.ablation.StopWhenCertain`). Also importable from
+`facekit.diagnose`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facekit.core import CHANCE_TOL, deep_layers, sits_at_chance
 from facekit.diagnose.probes import activation_layers, layer_of, layer_stats, outputs_are_probs, probe_model
 from facekit.text import wrap
-from facekit.train import CHANCE_TOL, sits_at_chance
 
-__all__ = ["ActivationStats", "GradientStats", "ChanceAlarm"]
+__all__ = ["ActivationStats", "GradientStats", "ChanceWatch", "ChanceAlarm"]
 
 
 class _EveryN(keras.callbacks.Callback):
@@ -59,6 +61,8 @@ class ActivationStats(_EveryN):
     separately, so a layer going dead shows as ``zero`` -> 1, not as a spike in bin 0.
     Statistics use every value; a histogram uses an evenly strided sample of at most
     ``max_values`` values per layer (its bins sum to the sample's non-zero share).
+
+    Taught in chapter 03, section 5.
     """
 
     def __init__(self, x_probe: np.ndarray, every: int = 10, bins: int = 40, near_zero: float = 1e-3,
@@ -96,10 +100,19 @@ class ActivationStats(_EveryN):
         """``{layer: values over records}`` for a `LayerStats` field, e.g. ``series("dead")``."""
         return {k: np.array([getattr(s, key) for s in v]) for k, v in self.stats.items()}
 
+    def deep_dead(self) -> np.ndarray:
+        """The deep layers' mean dead-channel share at each record (`facekit.core.deep_layers`:
+        conv7-conv10 of the question's network; chapter 03, sections 5 and 6)."""
+        dead = self.series("dead")
+        deep = deep_layers(list(dead))
+        return sum((dead[k] for k in deep), np.zeros(len(self.steps))) / len(deep)
+
 
 class GradientStats(_EveryN):
     """Every ``every`` batches, compute the gradient of the loss on a fixed probe batch and
-    record its norm per layer (all of the layer's weights together)."""
+    record its norm per layer (all of the layer's weights together).
+
+    Taught in chapter 03, section 5."""
 
     def __init__(self, x_probe: np.ndarray, y_probe: np.ndarray, every: int = 10):
         super().__init__(every)
@@ -131,9 +144,44 @@ class GradientStats(_EveryN):
             self.norms.setdefault(k, []).append(math.sqrt(g2))
 
 
-class ChanceAlarm(keras.callbacks.Callback):
+class ChanceWatch(keras.callbacks.Callback):
+    """Keeps a run's epoch logs against chance and calls ``judge(epoch, logs)`` after each epoch
+    from ``first`` (0-based) on: ``losses`` (training loss per epoch) and ``val`` (``val_accuracy``,
+    inference mode, when the logs have it), cleared at the start of every ``fit``."""
+
+    def __init__(self, first: int = 0):
+        super().__init__()
+        self.first = first
+        self.losses: list[float] = []
+        self.val: list[float] = []
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.model.output_shape[-1])
+
+    def sits(self, epochs: int, tol: float = CHANCE_TOL) -> bool:
+        """Have the last ``epochs`` training losses sat at ln C (`facekit.core.sits_at_chance`)?"""
+        return len(self.losses) >= epochs and sits_at_chance(self.losses, self.n_classes, epochs, tol)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.losses, self.val = [], []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        if epoch < self.first:
+            return
+        self.losses.append(float(logs.get("loss", float("nan"))))
+        if "val_accuracy" in logs:
+            self.val.append(float(logs["val_accuracy"]))
+        self.judge(epoch, logs)
+
+    def judge(self, epoch: int, logs: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+class ChanceAlarm(ChanceWatch):
     """Raise the alarm when the training loss sits at ln C for ``patience`` epochs in a row
-    (`facekit.train.sits_at_chance` within ``eps``: the rule `History.stuck` uses): print what
+    (`facekit.core.sits_at_chance` within ``eps``: the rule `History.stuck` uses): print what
     that means and what to check next; with ``stop=True`` also stop training. ``alarm.fired``
     (and ``alarm.fired_epoch``) tell whether it did. With validation data it also watches the
     other symptom: the training loss below ln C while ``val_accuracy`` (inference mode) stays
@@ -146,11 +194,6 @@ class ChanceAlarm(keras.callbacks.Callback):
         self.fired: bool = False
         self.fired_epoch: int | None = None
         self.guessing: int | None = None
-        self.losses: list[float] = []
-        self.val: list[float] = []
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.losses, self.val = [], []
 
     def _watch_validation(self, epoch: int, c: int) -> None:
         recent = self.val[-self.patience:]
@@ -167,14 +210,11 @@ class ChanceAlarm(keras.callbacks.Callback):
                        "modes (the 'inference mode' check) and measures recalibrate_batchnorm on a copy."),
                   flush=True)
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        c = int(self.model.output_shape[-1])
-        self.losses.append(float((logs or {}).get("loss", float("nan"))))
-        if "val_accuracy" in (logs or {}):
-            self.val.append(float((logs or {})["val_accuracy"]))
+    def judge(self, epoch: int, logs: dict[str, Any]) -> None:
+        c = self.n_classes
+        if "val_accuracy" in logs:
             self._watch_validation(epoch, c)
-        if (self.fired or len(self.losses) < self.patience
-                or not sits_at_chance(self.losses, c, self.patience, self.eps)):
+        if self.fired or not self.sits(self.patience, self.eps):
             return
         self.fired, self.fired_epoch = True, epoch + 1
         if self.verbose:

@@ -14,21 +14,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facekit.core import DataLike, as_arrays, predict
 from facekit.diagnose.probes import (
     act_name,
     activation_layers,
-    centered_logits,
     cross_entropy,
     ensure_built,
+    fresh_optimizer,
     layer_of,
     layer_stats,
+    logit_spread,
     outputs_are_probs,
-    predict_batches,
     probe_model,
     sample,
 )
 from facekit.text import ROOM, wrap
-from facekit.train import DataLike, as_arrays
 
 __all__ = ["Check", "loss_at_init", "output_sensitivity", "input_baseline", "activation_report",
            "signal_gains", "gradient_report", "overfit_one_batch", "lr_sweep", "clone_for_training"]
@@ -56,11 +56,13 @@ class Check:
 
 def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
     """Loss vs ln C (uniform outputs) and the label entropy (the best a model that ignores its
-    input can do). At init it should be close to ln C; after training, still ln C means stuck."""
+    input can do). At init it should be close to ln C; after training, still ln C means stuck.
+
+    Taught in chapter 03, section 1."""
     x, y = sample(data, n)
     ensure_built(model, x)
     c = int(model.output_shape[-1])
-    loss = cross_entropy(model, predict_batches(model, x), y)
+    loss = cross_entropy(model, predict(model, x, 32, eager=True), y)
     prior = np.bincount(y, minlength=c) / len(y)
     entropy = float(-(prior[prior > 0] * np.log(prior[prior > 0])).sum())
     ok = loss <= 1.2 * math.log(c)  # Karpathy: at init, ln C; 20% above is still fine
@@ -78,11 +80,13 @@ def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
 
 def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshold: float = 0.01) -> Check:
     """How much the logits change from image to image (std over images, mean over classes).
-    A network whose logits barely move gives every image the same prediction: loss ln C."""
+    A network whose logits barely move gives every image the same prediction: loss ln C.
+
+    Taught in chapter 03, section 2."""
     x, _ = sample(data, n)
     ensure_built(model, x)
-    p = predict_batches(model, x)
-    spread = float(centered_logits(model, p).std(0).mean())
+    p = predict(model, x, 32, eager=True)
+    spread = logit_spread(model, p)
     prob_spread = float(p.std(0).mean()) if outputs_are_probs(model, p) else float("nan")
     ok = spread >= threshold
     verdict = (f"logits vary across images by {spread:.2g} (std; healthy > {threshold:g}) - "
@@ -93,10 +97,12 @@ def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshol
 
 def input_baseline(model: keras.Model, data: DataLike, n: int = 64) -> Check:
     """Karpathy's input-independent baseline: feed zeros instead of images. If the predictions
-    hardly change, the network is not using its input."""
+    hardly change, the network is not using its input.
+
+    Taught in chapter 03, section 2."""
     x, y = sample(data, n)
     ensure_built(model, x)
-    p, p0 = predict_batches(model, x), predict_batches(model, np.zeros_like(x))
+    p, p0 = predict(model, x, 32, eager=True), predict(model, np.zeros_like(x), 32, eager=True)
     change = float(np.abs(p - p0).mean())
     loss, loss0 = cross_entropy(model, p, y), cross_entropy(model, p0, y)
     ok = change >= 1e-3
@@ -110,7 +116,9 @@ def input_baseline(model: keras.Model, data: DataLike, n: int = 64) -> Check:
 def activation_report(model: keras.Model, data: DataLike, n: int = 32, near_zero: float = 1e-3,
                       collapse: float = 0.1, dead_limit: float = 0.5) -> Check:
     """Post-activation statistics per layer. The signal "dies" where its RMS falls below
-    ``collapse`` x the first layer's, or where more than ``dead_limit`` of the channels are dead."""
+    ``collapse`` x the first layer's, or where more than ``dead_limit`` of the channels are dead.
+
+    Taught in chapter 03, section 3."""
     x, _ = sample(data, n)
     ensure_built(model, x)
     layers = activation_layers(model)
@@ -137,7 +145,9 @@ def signal_gains(model: keras.Model) -> list[dict]:
     its energy gain fan_in x Var(w) (1 keeps the mean square of the signal; Glorot gives
     2 fan_in / (fan_in + fan_out)), halved by a ReLU, and the running product from the input.
     Max-pooling (not counted) raises the signal a little, so measured drops are smaller.
-    Meaningless after BatchNormalization, which re-scales the signal at every layer."""
+    Meaningless after BatchNormalization, which re-scales the signal at every layer.
+
+    Taught in chapter 03, section 4."""
     rows, total = [], 1.0
     for la in model.layers:
         kernel = getattr(la, "kernel", None)
@@ -202,19 +212,17 @@ def clone_for_training(model: keras.Model, learning_rate: float | None = None, s
 
     clone = keras.models.clone_model(model, clone_function=seeded)
     clone.set_weights(model.get_weights())
-    opt_cfg = model.optimizer.get_config() if getattr(model, "optimizer", None) else None
-    opt = type(model.optimizer).from_config(opt_cfg) if opt_cfg else keras.optimizers.Adam()
-    if learning_rate is not None:
-        opt.learning_rate = learning_rate
-    clone.compile(optimizer=opt, loss=model.loss or "sparse_categorical_crossentropy",
-                  jit_compile=False)
+    clone.compile(optimizer=fresh_optimizer(model, learning_rate),
+                  loss=model.loss or "sparse_categorical_crossentropy", jit_compile=False)
     return clone
 
 
 def overfit_one_batch(model: keras.Model, data: DataLike, n: int = 16, steps: int = 60,
                       target: float | None = None, seed: int = 0) -> Check:
     """Can the network memorise ``n`` images? Trains a copy on one batch for ``steps`` steps;
-    passes when the loss falls below ``target`` (default 0.1 x ln C)."""
+    passes when the loss falls below ``target`` (default 0.1 x ln C).
+
+    Taught in chapter 04, section 2."""
     x, y = sample(data, n, seed)
     ensure_built(model, x)
     c = int(model.output_shape[-1])
@@ -235,7 +243,9 @@ def lr_sweep(model: keras.Model, data: DataLike, lr_min: float = 1e-6, lr_max: f
              batch_size: int = 16, seed: int = 0) -> Check:
     """Train a copy for ``steps`` batches with the learning rate growing exponentially from
     ``lr_min`` to ``lr_max``, recording each batch's own loss; suggest the learning rates where
-    the (smoothed) loss falls fastest. Stops early when the loss explodes."""
+    the (smoothed) loss falls fastest. Stops early when the loss explodes.
+
+    Taught in chapter 04, section 2."""
     x, y = as_arrays(data)
     ensure_built(model, x)
     rng = np.random.default_rng(seed)

@@ -8,12 +8,12 @@ import keras
 import numpy as np
 
 import facekit.diagnose.checks as measure
+from facekit.core import DataLike, as_arrays, check_data
 from facekit.diagnose.batchnorm import held_out_check, mode_check
 from facekit.diagnose.checks import Check
 from facekit.diagnose.probes import ensure_built, sample
 from facekit.diagnose.trials import Trial, learning_rate, try_fixes
 from facekit.text import WIDTH, wrap
-from facekit.train import DataLike, as_arrays, check_data
 
 __all__ = ["Report", "doctor", "RULE_ORDER"]
 
@@ -234,6 +234,25 @@ def _held_out(data: DataLike, val: DataLike | None, n: int, n_held: int = 64,
             "images of the data not used to recalibrate (pass val= for images it never trained on)")
 
 
+def _patient_data(model: keras.Model, data: DataLike, val: DataLike | None,
+                  n: int) -> tuple[np.ndarray, np.ndarray, tuple, tuple, str]:
+    """The doctor's one pass over its data: every check in words (`facekit.core.check_data`), the
+    model built on the sample; returns the checks' sample (x, y), the images to recalibrate on, the
+    held-out images and what they are (`_held_out`)."""
+    xa, ya = as_arrays(data)
+    if len(xa) == 0 or len(xa) != len(ya):
+        check_data(xa, ya, 1, "doctor's")  # raises: no images, or images and labels of different lengths
+    x, y = sample((xa, ya), max(n, 16))
+    ensure_built(model, x)
+    if model.output_shape[-1] is None or len(model.output_shape) != 2:
+        raise ValueError(f"doctor: expected a classifier with outputs (batch, classes); "
+                         f"{model.name} gives {model.output_shape}")
+    check_data(xa, ya, int(model.output_shape[-1]), "doctor's")
+    if val is not None:
+        check_data(*as_arrays(val), int(model.output_shape[-1]), "doctor's validation")
+    return (x, y, *_held_out((xa, ya), val, n))
+
+
 def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: int = 64,
            overfit_steps: int = 40, sweep: bool = False, trials: bool = False, trial_steps: int = 100,
            trial_images: int = 256, seed: int = 0) -> Report:
@@ -246,27 +265,18 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     on a fresh copy for ``trial_steps`` steps on the same ``trial_images`` images
     (`facekit.diagnose.trials`) and ranks the suggestions by the held-out accuracy each reaches;
     without it the suggestions come from rules. ``seed`` draws the trials' fresh weights, image
-    sample and batches (the same seed, the same trials)."""
-    xa, ya = as_arrays(data)
-    if len(xa) == 0 or len(xa) != len(ya):
-        check_data(xa, ya, 1, "doctor's")  # raises: no images, or images and labels of different lengths
-    x, y = sample(data, max(n, 16))
-    ensure_built(model, x)
-    if model.output_shape[-1] is None or len(model.output_shape) != 2:
-        raise ValueError(f"doctor: expected a classifier with outputs (batch, classes); "
-                         f"{model.name} gives {model.output_shape}")
-    check_data(xa, ya, int(model.output_shape[-1]), "doctor's")
+    sample and batches (the same seed, the same trials).
+
+    Taught in chapter 04, section 1."""
+    x, y, fit_part, held, what = _patient_data(model, data, val, n)
     first = _before_anything(model, x)
     if first is not None:  # nothing else the doctor measures means anything until this is fixed
         return Report(model.name, [first], [], [first.values["advice"]], [], [first.values["advice"]])
     run = [measure.loss_at_init(model, (x, y), n), measure.output_sensitivity(model, (x, y), n),
            measure.input_baseline(model, (x, y), n), measure.activation_report(model, (x, y), min(n, 32)),
            measure.gradient_report(model, (x, y), min(n, 32)),
-           measure.overfit_one_batch(model, (x, y), 16, overfit_steps)]
-    if val is not None:
-        check_data(*as_arrays(val), int(model.output_shape[-1]), "doctor's validation")
-    fit_part, held, what = _held_out(data, val, n)
-    run += [mode_check(model, fit_part, held, what), held_out_check(model, held, what)]
+           measure.overfit_one_batch(model, (x, y), 16, overfit_steps),
+           mode_check(model, fit_part, held, what), held_out_check(model, held, what)]
     if sweep:
         run.append(measure.lr_sweep(model, (x, y)))
     checks = {c.name: c for c in run}

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from facekit.train import DataLike, as_arrays
+from facekit.core import DataLike, as_arrays
 
-__all__ = ["LayerStats", "layer_stats", "activation_layers", "act_name", "ensure_built", "probe_model",
-           "predict_batches", "outputs_are_probs", "centered_logits", "cross_entropy", "sample",
-           "layer_of"]
+__all__ = ["LayerStats", "layer_stats", "dead_share", "activation_layers", "act_name", "ensure_built",
+           "probe_model", "outputs_are_probs", "centered_logits", "logit_spread",
+           "cross_entropy", "sample", "layer_of", "fresh_optimizer"]
 
 _LINEAR = {"linear", "softmax", "sigmoid"}
 
@@ -36,7 +36,6 @@ class LayerStats:
     zero: float
     near_zero: float
     dead: float
-    channels: int
 
 
 def ensure_built(model: keras.Model, x: np.ndarray) -> None:
@@ -72,11 +71,6 @@ def probe_model(model: keras.Model, layers: list[keras.layers.Layer]) -> keras.M
     return keras.Model(inp, [la.output for la in layers])
 
 
-def predict_batches(model: keras.Model, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
-                           for i in range(0, len(x), batch_size)])
-
-
 def outputs_are_probs(model: keras.Model, p: np.ndarray) -> bool:
     return act_name(model.layers[-1]) == "softmax" or (
         p.min() >= 0 and np.allclose(p.sum(-1), 1, atol=1e-3))
@@ -86,6 +80,12 @@ def centered_logits(model: keras.Model, p: np.ndarray) -> np.ndarray:
     """Logits up to a per-image constant (log-probabilities minus their mean over classes)."""
     z = np.log(np.clip(p.astype(np.float64), 1e-30, 1)) if outputs_are_probs(model, p) else p
     return z - z.mean(-1, keepdims=True)
+
+
+def logit_spread(model: keras.Model, p: np.ndarray) -> float:
+    """How much the outputs ``p`` change from image to image: the std over images of the centred
+    logits, averaged over classes."""
+    return float(centered_logits(model, p).std(0).mean())
 
 
 def cross_entropy(model: keras.Model, p: np.ndarray, y: np.ndarray) -> float:
@@ -103,16 +103,42 @@ def sample(data: DataLike, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 def layer_stats(name: str, a: np.ndarray, near_zero: float = 1e-3) -> LayerStats:
     """`LayerStats` of one activation array (batch first, channels last)."""
-    a = np.asarray(a, dtype=np.float32)
-    flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+    flat = _per_channel(a)
     nz = flat != 0
     mean = float(flat.mean(dtype=np.float64))
     ms = float(np.square(flat, dtype=np.float64).mean())
     near = np.count_nonzero(nz & (flat > -near_zero) & (flat < near_zero)) / max(flat.size, 1)
     return LayerStats(name, mean, math.sqrt(max(ms - mean * mean, 0.0)), math.sqrt(ms),
                       1 - np.count_nonzero(nz) / max(flat.size, 1), float(near),
-                      float((~nz.any(0)).mean()), flat.shape[1])
+                      _dead(nz))
+
+
+def dead_share(a: np.ndarray) -> float:
+    """`LayerStats.dead` alone, in one pass over ``a``: the share of channels that are zero for
+    every position of every image (for probes that run after every batch)."""
+    return _dead(_per_channel(a) != 0)
+
+
+def _per_channel(a: np.ndarray) -> np.ndarray:
+    """An activation array (batch first, channels last) as float32, one column per channel."""
+    a = np.asarray(a, dtype=np.float32)
+    return a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+
+
+def _dead(nonzero: np.ndarray) -> float:
+    return float((~nonzero.any(0)).mean())
 
 
 def layer_of(var_path: str) -> str:
     return var_path.split("/")[-2] if "/" in var_path else var_path
+
+
+def fresh_optimizer(model: keras.Model, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+    """A new optimizer of the kind and settings ``model`` was compiled with (Adam when it was not),
+    at ``learning_rate`` when given: a copy trained with it starts from step 0, whatever the
+    original has done."""
+    opt = getattr(model, "optimizer", None)
+    cfg = opt.get_config() if opt is not None else keras.optimizers.Adam().get_config()
+    if learning_rate is not None:
+        cfg["learning_rate"] = learning_rate
+    return type(opt or keras.optimizers.Adam()).from_config(cfg)

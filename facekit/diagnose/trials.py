@@ -18,9 +18,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from facekit.core import DataLike
 from facekit.diagnose.batchnorm import outputs, recalibrate_batchnorm, scores
-from facekit.diagnose.probes import act_name, ensure_built, sample
-from facekit.train import DataLike
+from facekit.diagnose.probes import act_name, ensure_built, fresh_optimizer, sample
 
 __all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate"]
 
@@ -76,7 +76,7 @@ def _as_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
         return None
     previous = model.inputs[0]
     for la in layers:
-        nodes = la._inbound_nodes  # noqa: SLF001 - Keras has no public graph walker
+        nodes = la._inbound_nodes  # noqa: SLF001 - no public graph walker; tests/test_trials.py pins it
         if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or nodes[0].input_tensors[0] is not previous:
             return None
         previous = nodes[0].output_tensors[0]
@@ -151,10 +151,7 @@ def learning_rate(model: keras.Model) -> float | None:
 
 def compile_like(new: keras.Model, model: keras.Model, learning_rate: float) -> keras.Model:
     """Compile ``new`` with ``model``'s optimizer (a fresh one, at ``learning_rate``) and loss."""
-    opt = getattr(model, "optimizer", None)
-    cfg = opt.get_config() if opt is not None else keras.optimizers.Adam().get_config()
-    cfg["learning_rate"] = learning_rate
-    new.compile(optimizer=type(opt or keras.optimizers.Adam()).from_config(cfg),
+    new.compile(optimizer=fresh_optimizer(model, learning_rate),
                 loss=model.loss or "sparse_categorical_crossentropy", metrics=["accuracy"],
                 jit_compile=False)
     return new

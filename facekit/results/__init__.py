@@ -10,9 +10,14 @@ depends on the current folder. The benchmarks write them here; their tables are 
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from statistics import median
+
+__all__ = ["NAMES", "path", "read_jsonl_path", "read_jsonl", "mechanism_runs",
+           "first_epoch", "first_epoch_table"]
+
 
 NAMES = ("mechanism.jsonl", "ablation.jsonl", "generalize.jsonl")
 
@@ -24,21 +29,36 @@ def path(name: str) -> Path:
     return Path(str(resources.files(__name__) / name))
 
 
+def read_jsonl_path(file: str | os.PathLike) -> list[dict]:
+    """Every record of a JSON-lines file (one JSON object a line, blank lines skipped), in the order
+    they were written: the one reader of the benchmarks' ``*.jsonl`` files."""
+    return [json.loads(line) for line in Path(file).read_text().splitlines() if line.strip()]
+
+
 def read_jsonl(name: str) -> list[dict]:
-    """Every record of one result file, in the order the benchmark wrote them."""
-    return [json.loads(line) for line in path(name).read_text().splitlines() if line.strip()]
+    """Every record of one committed result file (one of `NAMES`), in the order the benchmark wrote
+    them."""
+    return read_jsonl_path(path(name))
 
 
 def mechanism_runs(profile: str = "classroom") -> list[dict]:
-    """The mechanism study's runs on one profile (rescue runs, which switch rate mid-way, left out)."""
+    """The mechanism study's runs on one profile (rescue runs, which switch rate mid-way, left out).
+
+    Taught in chapter 03, section 6."""
     return [r for r in read_jsonl("mechanism.jsonl") if r["profile"] == profile and not r.get("switch")]
 
 
 def first_epoch(runs: list[dict], lr: float, init: str = "glorot_uniform", optimizer: str = "adam",
-                deep: int = 4) -> dict:
+                deep: int | None = None) -> dict:
     """Medians over seeds of one configuration's first epoch: the share of dead channels in the last
     `deep` conv layers and the logit spread (at init, after the last recorded batch), the deep
-    layers' mean bias after it, and Adam's relative step |dW|/|W| per conv kernel and batch."""
+    layers' mean bias after it, and Adam's relative step |dW|/|W| per conv kernel and batch.
+
+    Taught in chapter 03, section 6."""
+    if deep is None:  # the deep layers (facekit.core.DEEP); imported here, so reading results stays light
+        from facekit.core import DEEP
+
+        deep = DEEP
     rs = [r for r in runs if r["lr"] == lr and r["init"] == init and r["optimizer"] == optimizer]
     if not rs:
         raise ValueError(f"no run with {optimizer} lr {lr:g}, {init} in these records")
@@ -54,7 +74,9 @@ def first_epoch_table(rows: dict[str, dict]) -> str:
     """`first_epoch` results side by side, one configuration a row (``{label: first_epoch(...)}``),
     its columns narrow enough for a notebook (`facekit.text.WIDTH`): medians over seeds of the deep
     layers' dead share and the logit spread (each at init -> after the first epoch), the deep
-    layers' mean bias after it and Adam's relative step."""
+    layers' mean bias after it and Adam's relative step.
+
+    Taught in chapter 03, section 6."""
     w = max([18, *map(len, rows)])
     lines = [f"{'':{w}s} {'seeds':>5s}  {'deep dead':15s}  {'deep bias':>9s}  {'logit spread':18s}  "
              f"{'step':>8s}",

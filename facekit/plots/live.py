@@ -17,7 +17,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from facekit.style import REF, STYLES, current_style, scaled_font, subplots
+from facekit.plots.curves import finish, loss_accuracy_figure, reference_lines
+from facekit.style import STYLES, current_style
+
+__all__ = ["LivePlot", "TerminalProgress", "live_mode"]
 
 
 def live_mode(mode: str = "auto") -> str:
@@ -40,6 +43,8 @@ class LivePlot(keras.callbacks.Callback):
     least number of seconds between two redraws: redrawing costs time on a small CPU (chapter 2's
     seeds took 82, 76 and 82 s redrawing every second, 72, 75 and 74 s every 3 s, 64, 69 and 77 s
     without a live plot; 2 cores).
+
+    Taught in chapter 02, section 4.
     """
 
     def __init__(self, title: str = "training", every: float = 3.0, mode: str = "auto",
@@ -78,7 +83,7 @@ class LivePlot(keras.callbacks.Callback):
         """This batch's own loss. Keras reports a running mean over the epoch, weighted by batch size
         (unless something resets the metrics every batch, as `facekit.train.fit` does): the loss
         tracker's total and count give the batch's share exactly either way."""
-        tracker = getattr(self.model, "_loss_tracker", None)
+        tracker = next((m for m in self.model.metrics if m.name == "loss"), None)  # Keras' loss Mean
         try:
             total, count = float(tracker.total.numpy()), float(tracker.count.numpy())  # type: ignore[union-attr]
         except AttributeError:  # another backend or version: assume equal batch sizes, no resets
@@ -117,8 +122,7 @@ class LivePlot(keras.callbacks.Callback):
         from IPython.display import display
 
         if self._fig is None:
-            rows = 1 + len(self.runs)  # legend lines below the panels
-            self._fig, (ax_loss, ax_acc) = subplots(1, 2, figsize=(11, 3.6 + 0.25 * rows))
+            self._fig = loss_accuracy_figure(len(self.runs))[0]
             plt.close(self._fig)  # shown through the display handle only, never again at cell end
         fig = self._fig
         ax_loss, ax_acc = fig.axes
@@ -136,8 +140,7 @@ class LivePlot(keras.callbacks.Callback):
                             label=f"{run['label']} train")
                 ax_acc.plot(run["epoch"], run["val_accuracy"], color=st["color"], marker=st["marker"],
                             ls="--", mfc="white", label=f"{run['label']} val")
-        ax_loss.axhline(math.log(c), **REF, label=f"ln {c} = {math.log(c):.3f} (chance)")
-        ax_acc.axhline(1 / c, **REF, label=f"chance = 1/{c}")
+        reference_lines(ax_loss, ax_acc, c)
         losses = [v for r in self.runs for v in r["batch_loss"] + r["val_loss"] if np.isfinite(v)]
         if losses:
             ax_loss.set_ylim(0, 1.05 * max(math.log(c) + 0.3, min(max(losses), 3 * math.log(c))))
@@ -150,12 +153,7 @@ class LivePlot(keras.callbacks.Callback):
         ax_loss.set_xlim(0, max(last, max((r["x"][-1] for r in self.runs if r["x"]), default=1)) + 0.5)
         ax_acc.set_xlim(0.5, last + 0.5)  # per-epoch points only: the axis starts at epoch 1
         ax_acc.xaxis.get_major_locator().set_params(integer=True)
-        for ax in (ax_loss, ax_acc):
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=scaled_font(8), loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                      ncol=2, frameon=False)  # below the panel: never over the curves
-        fig.suptitle(self.title)
-        fig.tight_layout()
+        finish(fig, self.title)
         if self._handle is None:
             self._handle = display(fig, display_id=True)
         else:
