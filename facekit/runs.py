@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
-
-if TYPE_CHECKING:
-    from facekit.train import History
 
 __all__ = ["RunCache", "FITS", "fit_key", "remember_fit", "reuse_fit", "trained_steps"]
 
@@ -69,7 +66,7 @@ def fit_key(model: keras.Model, train: Any, val: Any, *settings: Hashable) -> tu
     return (_fingerprint(model), id(train), id(val), *settings)
 
 
-def remember_fit(key: tuple, train: Any, val: Any, model: keras.Model, history: History,
+def remember_fit(key: tuple, train: Any, val: Any, model: keras.Model, history: Any,
                  callbacks: Sequence[keras.callbacks.Callback]) -> None:
     """Keep a finished `fit`: its trained weights, History, callbacks and optimizer steps."""
     FITS.put(key, (train, val), ([w.copy() for w in model.get_weights()], history, tuple(callbacks),
@@ -77,9 +74,10 @@ def remember_fit(key: tuple, train: Any, val: Any, model: keras.Model, history: 
 
 
 def reuse_fit(key: tuple, train: Any, val: Any, model: keras.Model,
-              callbacks: Sequence[keras.callbacks.Callback]) -> History | None:
-    """The stored run for ``key`` loaded into ``model`` and ``callbacks``; None if there is none
-    or a recording callback has no equal in it."""
+              callbacks: Sequence[keras.callbacks.Callback]) -> Any:
+    """The stored run's `facekit.train.History` for ``key``, its weights loaded into ``model`` and
+    its records into ``callbacks``; None if there is none or a recording callback has no equal in
+    it. (Histories are typed Any here: train imports this module, not the other way.)"""
     hit = FITS.get(key, (train, val))
     if hit is None:
         return None
