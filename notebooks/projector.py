@@ -86,8 +86,11 @@ def run(chapter: str, profile: str, sections: list[str] | None = None,
     chosen = shown_cells(nb, live)
     if sections:
         chosen = [(i, t, s) for i, t, s in chosen if s or t.split(".")[0] in sections]
-    if all(setup for _, _, setup in chosen):
-        return []
+    if all(setup for _, _, setup in chosen):  # no shown section draws a figure (any longer)
+        for p, t, _ in keep:
+            if not sections or t.split(".")[0] in sections:
+                (OUT / p).unlink(missing_ok=True)
+        return [row for row in keep if sections and row[1].split(".")[0] not in sections]
     run_nb = nbformat.v4.new_notebook()
     run_nb.cells = [nbformat.v4.new_code_cell(nb.cells[i].source) for i, _, _ in chosen]
     os.environ.update(FACEKIT_PROFILE=profile, FACEKIT_STYLE="projector")
@@ -151,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         name = chapter.removesuffix(".ipynb")
         saved = run(name, args.profile, args.sections, [tuple(r) for r in rows.get(name, [])])
         if saved:
-            rows[chapter.removesuffix(".ipynb")] = saved
+            rows[name] = saved
+        else:  # a chapter without shown figures leaves the index
+            rows.pop(name, None)
         print(f"{chapter}: {len(saved)} figures in {time.perf_counter() - t:.0f} s", flush=True)
     OUT.mkdir(exist_ok=True)
     index.write_text(json.dumps(dict(sorted(rows.items())), indent=1) + "\n")
