@@ -151,3 +151,15 @@ def test_every_module_says_what_it_exports_and_lists_what_others_import():
         unlisted += [f"{name}.{n}" for n in sorted(names) if not n.startswith("_") and n not in listed]
     assert not missing, f"modules without __all__: {missing}"
     assert not unlisted, f"imported from outside but not in the module's __all__: {unlisted}"
+
+
+SIZED = [p for p in sorted(PACKAGE.rglob("*.py"))] + sorted((PACKAGE.parent / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", SIZED, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_no_module_over_400_lines_and_no_function_over_60(path):
+    src = path.read_text()
+    assert len(src.splitlines()) <= 400, f"{path.name}: {len(src.splitlines())} lines; split it by idea"
+    long = [f"{n.name} ({n.end_lineno - n.lineno + 1} lines)" for n in ast.walk(ast.parse(src))
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.end_lineno - n.lineno >= 60]
+    assert not long, f"{path.name}: {', '.join(long)}"

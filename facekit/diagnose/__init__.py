@@ -8,8 +8,8 @@ Modules: `probes` (layer statistics, logits, samples) <- `checks` (one measureme
 `doctor` (runs the checks, ranks the fixes; with ``trials=True`` it first tries each fix on a
 fresh copy, `trials`); `callbacks` (`ActivationStats`, `GradientStats`,
 `ChanceAlarm`) read through `probes` too; `batchnorm` (training mode vs inference mode:
-`mode_gap`, `recalibrate_batchnorm`, `PreciseBatchNorm`, `BatchNormWatch`, and the doctor's
-"inference mode" and "held-out accuracy" checks). The one-change-at-a-time experiment is
+`mode_gap`, `recalibrate_batchnorm`, `PreciseBatchNorm`, `BatchNormWatch`) <- `held_out` (the
+doctor's "inference mode" and "held-out accuracy" checks). The one-change-at-a-time experiment is
 `facekit.ablation`.
 """
 
@@ -19,7 +19,6 @@ from facekit.diagnose.batchnorm import (
     PreciseBatchNorm,
     Recalibration,
     batchnorm_layers,
-    mode_check,
     mode_gap,
     recalibrate_batchnorm,
 )
@@ -36,6 +35,7 @@ from facekit.diagnose.checks import (
     signal_gains,
 )
 from facekit.diagnose.doctor import Report, doctor
+from facekit.diagnose.held_out import held_out_check, mode_check
 from facekit.diagnose.probes import LayerStats, activation_layers, layer_stats
 from facekit.diagnose.trials import Trial, try_fixes
 
@@ -44,4 +44,5 @@ __all__ = ["Check", "LayerStats", "Report", "loss_at_init", "output_sensitivity"
            "activation_layers", "layer_stats", "signal_gains", "ActivationStats", "GradientStats",
            "ChanceAlarm", "ChanceWatch", "Trial", "try_fixes", "recalibrate_batchnorm", "PreciseBatchNorm",
            "BatchNormWatch",
-           "mode_gap", "ModeGap", "Recalibration", "batchnorm_layers", "mode_check"]
+           "mode_gap", "ModeGap", "Recalibration", "batchnorm_layers", "mode_check",
+           "held_out_check"]

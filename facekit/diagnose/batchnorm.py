@@ -22,16 +22,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from facekit.core import DataLike, as_arrays, guessing
-from facekit.diagnose.checks import Check
+from facekit.core import DataLike, as_arrays
 from facekit.diagnose.probes import cross_entropy
-from facekit.runs import trained_steps
 from facekit.text import ROOM, wrap
 
 __all__ = ["batchnorm_layers", "recalibrate_batchnorm", "Recalibration", "PreciseBatchNorm", "mode_gap",
-           "BatchNormWatch", "predict_modes", "scores", "outputs", "mode_check", "held_out_check",
-           "trained_steps",
-           "ModeGap", "kept_statistics"]
+           "BatchNormWatch", "predict_modes", "scores", "outputs", "ModeGap", "kept_statistics",
+           "copy_model"]
 
 
 def _all_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -231,6 +228,13 @@ def scores(model: keras.Model, data: DataLike, batch_size: int = 32) -> dict[str
     return _scores(model, outputs(model, x, batch_size), y)
 
 
+def copy_model(model: keras.Model) -> keras.Model:
+    """The same layers and weights, another model: recalibrating it leaves ``model`` as it was."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Recalibrate the BatchNorm moving statistics on ``data`` (the training images) before each
     validation of ``fit`` and at the end of training, so ``val_accuracy`` in the log - and the
@@ -329,75 +333,8 @@ class BatchNormWatch(keras.callbacks.Callback):
         self.epochs.append(row)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        copy = _copy(self.model)  # Dropout on draws random numbers: a copy's, not the model's
+        copy = copy_model(self.model)  # Dropout on draws random numbers: a copy's, not the model's
         recalibrate_batchnorm(copy, self.x_train, self.batch_size, dropout=True)
         s = scores(copy, (self.xv, self.yv), self.batch_size)
         self.final["val_accuracy_recalibrated_dropout_on"] = s["accuracy"]
         self.final["val_classes_recalibrated_dropout_on"] = s["classes"]
-
-
-# ----------------------------------------------------------------------------- the doctor's checks
-
-def _copy(model: keras.Model) -> keras.Model:
-    """The same layers and weights, another model: recalibrating it leaves ``model`` as it was."""
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
-def mode_check(model: keras.Model, fit_part: DataLike, held: DataLike, what: str) -> Check:
-    """Training-mode (batch statistics, Dropout off) against inference-mode predictions on the
-    ``held`` images. Fails when a model with BatchNormalization collapses in inference mode
-    (`ModeGap.collapsed`); then measures the cure on a copy: `recalibrate_batchnorm` on ``fit_part``,
-    inference accuracy on ``held`` again. ``what`` says which images ``held`` are.
-
-    Taught in chapter 04, section 4."""
-    if not batchnorm_layers(model):
-        return Check("inference mode", True, "no BatchNormalization: inference differs from training only "
-                     "by Dropout and other random layers", {})
-    gap = mode_gap(model, held)
-    values: dict[str, Any] = {"gap": gap}
-    if not gap.collapsed:
-        acc = gap.inference["accuracy"]
-        return Check("inference mode", True, f"{what}: inference mode accuracy {acc:.2f} "
-                     f"({_classes(gap.inference['classes'])}) vs {gap.batch['accuracy']:.2f} with batch "
-                     "statistics: the moving statistics fit the network", values)
-    copy = _copy(model)
-    done = recalibrate_batchnorm(copy, fit_part)
-    after = scores(copy, held)
-    values.update(recalibrated=after, recalibration=done)
-    i, b = gap.inference, gap.batch
-    if after["accuracy"] < i["accuracy"] + 2 / max(gap.n, 1):  # not cured: say so, advise nothing
-        return Check("inference mode", False, f"{what}: inference mode predicts {_classes(i['classes'])}, "
-                     f"accuracy {i['accuracy']:.2f}, batch statistics {b['accuracy']:.2f}; recalibrating "
-                     f"the BatchNorm statistics on a copy did not help ({after['accuracy']:.2f})", values)
-    verdict = (f"{what}: inference mode predicts {_classes(i['classes'])}, accuracy {i['accuracy']:.2f}, "
-               f"while batch statistics give {b['accuracy']:.2f} ({_classes(b['classes'])}): the "
-               f"BatchNorm moving statistics do not fit the network. On a copy, recalibrate_batchnorm "
-               f"({done.images} images): inference accuracy {i['accuracy']:.2f} -> {after['accuracy']:.2f}")
-    values["advice"] = (f"recalibrate the BatchNorm moving statistics: facekit.diagnose.recalibrate_batchnorm"
-                        f"(model, train) after training, or PreciseBatchNorm(train) in fit's callbacks - "
-                        f"measured on a copy: inference accuracy {i['accuracy']:.2f} -> "
-                        f"{after['accuracy']:.2f} "
-                        f"on {gap.n} {what}. Keras' val_accuracy and evaluate() use these statistics, and so "
-                        "did the other checks here: run the doctor again after recalibrating")
-    return Check("inference mode", False, verdict, values)
-
-
-def held_out_check(model: keras.Model, held: DataLike, what: str) -> Check:
-    """Inference-mode accuracy on held-out images. A trained model no better than chance there
-    (`facekit.core.guessing`) fails, whatever its training loss; an untrained one (0 optimizer
-    steps) passes with a note."""
-    x, y = as_arrays(held)
-    c = int(model.output_shape[-1])
-    s = scores(model, (x, y))
-    chance = guessing(s["accuracy"], c, len(y))
-    steps = trained_steps(model)
-    head = (f"inference-mode accuracy {s['accuracy']:.2f} on {len(y)} {what} (chance {1 / c:.2f}), "
-            f"{_classes(s['classes'])} predicted")
-    if not chance:
-        return Check("held-out accuracy", True, head + ": better than chance", {"scores": s})
-    if steps == 0:
-        return Check("held-out accuracy", True, head + ": at chance, as an untrained model is (0 steps)",
-                     {"scores": s})
-    return Check("held-out accuracy", False, head + ": no better than guessing", {"scores": s})

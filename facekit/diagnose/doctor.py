@@ -9,8 +9,8 @@ import numpy as np
 
 import facekit.diagnose.checks as measure
 from facekit.core import DataLike, as_arrays, check_data
-from facekit.diagnose.batchnorm import held_out_check, mode_check
 from facekit.diagnose.checks import Check
+from facekit.diagnose.held_out import held_out_check, mode_check
 from facekit.diagnose.probes import ensure_built, sample
 from facekit.diagnose.trials import Trial, learning_rate, try_fixes
 from facekit.text import WIDTH, wrap
