@@ -12,9 +12,9 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from facekit.core import DataLike, as_arrays, predict
+from facekit.diagnose.backend import gradients, jit_compile
 from facekit.diagnose.probes import (
     act_name,
     activation_layers,
@@ -24,6 +24,7 @@ from facekit.diagnose.probes import (
     layer_of,
     layer_stats,
     logit_spread,
+    loss_function,
     outputs_are_probs,
     probe_model,
     sample,
@@ -126,7 +127,7 @@ def activation_report(model: keras.Model, data: DataLike, n: int = 32, near_zero
         return Check("activations", True, "no hidden activation layers to measure", {"layers": []})
     outs = probe_model(model, layers)(x, training=False)
     outs = outs if isinstance(outs, list | tuple) else [outs]
-    stats = [layer_stats(la.name, np.asarray(o), near_zero) for la, o in zip(layers, outs)]
+    stats = [layer_stats(la.name, keras.ops.convert_to_numpy(o), near_zero) for la, o in zip(layers, outs)]
     first = stats[0].rms or 1e-30
     dying = [s.name for s in stats if s.rms < collapse * first or s.dead > dead_limit]
     worst = max(stats, key=lambda s: s.dead)
@@ -153,7 +154,7 @@ def signal_gains(model: keras.Model) -> list[dict]:
         kernel = getattr(la, "kernel", None)
         if kernel is None or la is model.layers[-1]:
             continue
-        w = np.asarray(kernel)
+        w = keras.ops.convert_to_numpy(kernel)
         fan_in = int(np.prod(w.shape[:-1]))
         gain = fan_in * float(w.var())
         if act_name(la) == "relu":
@@ -169,21 +170,18 @@ def gradient_report(model: keras.Model, data: DataLike, n: int = 32, threshold: 
     gradient step. Flags layers whose relative gradient is below ``threshold`` x the largest."""
     x, y = sample(data, n)
     ensure_built(model, x)
-    with tf.GradientTape() as tape:
-        p = model(x, training=False)
-        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-            y, p, from_logits=not outputs_are_probs(model, np.asarray(p))))
+    loss_fn = loss_function(model, predict(model, x[:2], 32, eager=True))
+    loss, grads = gradients(model, loss_fn, x, y)
     vars_ = model.trainable_variables
-    grads = tape.gradient(loss, vars_)
     opt = getattr(model, "optimizer", None)
-    lr = float(np.asarray(opt.learning_rate)) if opt is not None else 1e-3
+    lr = float(keras.ops.convert_to_numpy(opt.learning_rate)) if opt is not None else 1e-3
     per: dict[str, list[float]] = {}
     for v, g in zip(vars_, grads):
         if g is None:
             continue
         entry = per.setdefault(layer_of(v.path), [0.0, 0.0])
-        entry[0] += float(tf.reduce_sum(tf.square(g)))
-        entry[1] += float(tf.reduce_sum(tf.square(v)))
+        entry[0] += float(np.square(g, dtype=np.float64).sum())
+        entry[1] += float(np.square(keras.ops.convert_to_numpy(v), dtype=np.float64).sum())
     rows: list[dict[str, Any]] = [
         {"layer": k, "grad_norm": math.sqrt(g2), "weight_norm": math.sqrt(w2),
          "relative": lr * math.sqrt(g2) / max(math.sqrt(w2), 1e-30)} for k, (g2, w2) in per.items()]
@@ -213,7 +211,7 @@ def clone_for_training(model: keras.Model, learning_rate: float | None = None, s
     clone = keras.models.clone_model(model, clone_function=seeded)
     clone.set_weights(model.get_weights())
     clone.compile(optimizer=fresh_optimizer(model, learning_rate),
-                  loss=model.loss or "sparse_categorical_crossentropy", jit_compile=False)
+                  loss=model.loss or "sparse_categorical_crossentropy", jit_compile=jit_compile())
     return clone
 
 

@@ -9,7 +9,9 @@ once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -18,7 +20,8 @@ from facekit.core import DataLike, as_arrays
 
 __all__ = ["LayerStats", "layer_stats", "dead_share", "activation_layers", "act_name", "ensure_built",
            "probe_model", "outputs_are_probs", "centered_logits", "logit_spread",
-           "cross_entropy", "sample", "layer_of", "fresh_optimizer"]
+           "cross_entropy", "sample", "layer_of", "fresh_optimizer", "loss_function", "compiled_loss",
+           "loss_from_logits"]
 
 _LINEAR = {"linear", "softmax", "sigmoid"}
 
@@ -93,6 +96,38 @@ def cross_entropy(model: keras.Model, p: np.ndarray, y: np.ndarray) -> float:
     z = z - z.max(-1, keepdims=True)  # stable log-softmax
     logp = z - np.log(np.exp(z).sum(-1, keepdims=True))
     return float(-logp[np.arange(len(y)), y].mean())
+
+
+def loss_from_logits(model: keras.Model) -> bool | None:
+    """Does the compiled loss expect logits (``from_logits=True``)? None when the model is not
+    compiled or its loss does not say (a function of the user's own)."""
+    loss = getattr(model, "loss", None)
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return False if "crossentropy" in loss else None  # Keras' named losses take probabilities
+    if isinstance(loss, keras.losses.Loss):
+        value = loss.get_config().get("from_logits")
+        return None if value is None else bool(value)
+    return None
+
+
+def loss_function(model: keras.Model, p: np.ndarray) -> Callable[[Any, Any], Any]:
+    """The loss ``model`` is judged by, as (labels, outputs) -> mean over the batch: its compiled
+    loss when it has one, else sparse categorical cross-entropy on its outputs ``p`` (from logits
+    when they are not probabilities)."""
+    loss = getattr(model, "loss", None)
+    if loss is None or isinstance(loss, list | tuple | dict):
+        logits = not outputs_are_probs(model, p)
+        return lambda y, out: keras.ops.mean(
+            keras.losses.sparse_categorical_crossentropy(y, out, from_logits=logits))
+    fn = keras.losses.get(loss) if isinstance(loss, str) else loss
+    return lambda y, out: keras.ops.mean(fn(y, out))
+
+
+def compiled_loss(model: keras.Model, p: np.ndarray, y: np.ndarray) -> float:
+    """The value of `loss_function` on outputs ``p`` and labels ``y`` (what Keras' fit logs for them)."""
+    return float(keras.ops.convert_to_numpy(loss_function(model, p)(y, p)))
 
 
 def sample(data: DataLike, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

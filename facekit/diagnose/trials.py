@@ -144,7 +144,7 @@ def learning_rate(model: keras.Model) -> float | None:
     """The compiled model's learning rate; None when it has no optimizer or a schedule."""
     opt = getattr(model, "optimizer", None)
     try:
-        return float(np.asarray(opt.learning_rate)) if opt is not None else None
+        return float(keras.ops.convert_to_numpy(opt.learning_rate)) if opt is not None else None
     except (TypeError, ValueError):
         return None
 
