@@ -17,7 +17,14 @@ import numpy as np
 
 from facekit.core import CHANCE_TOL, deep_layers, sits_at_chance
 from facekit.diagnose.backend import compiled_forward, squared_gradient_norms
-from facekit.diagnose.probes import activation_layers, layer_of, layer_stats, loss_function, probe_model
+from facekit.diagnose.probes import (
+    activation_layers,
+    layer_of,
+    layer_stats,
+    loss_function,
+    n_outputs,
+    probe_model,
+)
 from facekit.text import wrap
 
 __all__ = ["ActivationStats", "GradientStats", "ChanceWatch", "ChanceAlarm"]
@@ -146,7 +153,7 @@ class ChanceWatch(keras.callbacks.Callback):
 
     @property
     def n_classes(self) -> int:
-        return int(self.model.output_shape[-1])
+        return n_outputs(self.model)
 
     def sits(self, epochs: int, tol: float = CHANCE_TOL) -> bool:
         """Have the last ``epochs`` training losses sat at ln C (`facekit.core.sits_at_chance`)?"""

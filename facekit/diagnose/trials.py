@@ -19,10 +19,20 @@ import keras
 import numpy as np
 
 from facekit.core import DataLike
+from facekit.diagnose.backend import jit_compile
 from facekit.diagnose.batchnorm import outputs, recalibrate_batchnorm, scores
-from facekit.diagnose.probes import act_name, ensure_built, fresh_optimizer, sample
+from facekit.diagnose.probes import (
+    act_name,
+    copy_layer,
+    copy_model,
+    ensure_built,
+    fresh_optimizer,
+    has_graph,
+    sample,
+    training_loss,
+)
 
-__all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate"]
+__all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate", "is_conv"]
 
 
 @dataclass
@@ -63,12 +73,14 @@ class Trial:
 
 # ----------------------------------------------------------------------------- rebuilding
 
-def _is_conv(layer: keras.layers.Layer) -> bool:
+def is_conv(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, keras.layers.Conv1D | keras.layers.Conv2D | keras.layers.Conv3D)
 
 
 def _as_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
     """The model's layers in order when it is a plain chain (each layer feeds the next), else None."""
+    if not has_graph(model):
+        return None
     layers = [la for la in model.layers if not isinstance(la, keras.layers.InputLayer)]
     if isinstance(model, keras.Sequential):
         return layers
@@ -84,10 +96,7 @@ def _as_chain(model: keras.Model) -> list[keras.layers.Layer] | None:
 
 
 def _fresh(layer: keras.layers.Layer, **changes: Any) -> keras.layers.Layer:
-    cfg = layer.get_config()
-    cfg.pop("name", None)  # new names: Keras makes them unique
-    cfg.update(changes)
-    return type(layer).from_config(cfg)
+    return copy_layer(layer, keep_name=False, **changes)
 
 
 def rebuild(model: keras.Model, *, kernel_initializer: str | None = None, batch_norm: bool = False,
@@ -95,34 +104,38 @@ def rebuild(model: keras.Model, *, kernel_initializer: str | None = None, batch_
     """A copy of ``model`` with fresh weights (drawn with ``seed``) and the given changes.
 
     ``kernel_initializer`` replaces the initialiser of every layer that has one (any model);
-    ``batch_norm`` puts BatchNormalization between each convolution and its activation;
+    ``batch_norm`` puts BatchNormalization between each convolution (in a network without any:
+    each hidden Dense layer) and its activation;
     ``fewer_layers`` keeps only the first convolution of each run of convolutions (between
     poolings). The structural changes raise ValueError when the model is not a plain chain.
     """
     keras.utils.set_random_seed(seed)
+    if kernel_initializer and not has_graph(model):
+        raise ValueError(f"{type(model).__name__} is subclassed: its initialisers are set in its own code")
     if not (batch_norm or fewer_layers):
-        clone = keras.models.clone_model(
-            model, clone_function=lambda la: _fresh(la, kernel_initializer=kernel_initializer)
-            if kernel_initializer and "kernel_initializer" in la.get_config() else _fresh(la))
-        return clone
+        return copy_model(model, layer_fn=lambda la: _fresh(la, kernel_initializer=kernel_initializer)
+                          if kernel_initializer and "kernel_initializer" in la.get_config() else _fresh(la),
+                          weights=False)
     chain = _as_chain(model)
     if chain is None:
-        raise ValueError("the model is not a plain chain of layers (branches or several inputs)")
-    convs = [la for la in chain if _is_conv(la)]
-    if not convs:
+        raise ValueError("the model is not a plain chain of layers (branches, several inputs, or "
+                         "subclassed)")
+    convs = [la for la in chain if is_conv(la)]
+    dense = [la for la in chain[:-1] if isinstance(la, keras.layers.Dense)] if not convs else []
+    if not convs and not (batch_norm and dense):
         raise ValueError("the model has no convolutions to change")
     if batch_norm and any(isinstance(la, keras.layers.BatchNormalization) for la in chain):
         raise ValueError("the model already has BatchNormalization")
     out: list[keras.layers.Layer] = []
     previous_conv = False
     for la in chain:
-        conv = _is_conv(la)
+        conv = is_conv(la)
         if fewer_layers and conv and previous_conv:
             continue  # a second convolution in a row
         if not isinstance(la, keras.layers.Dropout):
             previous_conv = conv or (previous_conv and not isinstance(
                 la, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D))
-        if batch_norm and conv:
+        if batch_norm and (conv or la in dense):
             act = act_name(la) or "linear"
             out += [_fresh(la, activation="linear", use_bias=False), keras.layers.BatchNormalization()]
             if act != "linear":
@@ -130,7 +143,7 @@ def rebuild(model: keras.Model, *, kernel_initializer: str | None = None, batch_
             continue
         out.append(_fresh(la, kernel_initializer=kernel_initializer)
                    if kernel_initializer and "kernel_initializer" in la.get_config() else _fresh(la))
-    if fewer_layers and sum(_is_conv(la) for la in out) == len(convs):
+    if fewer_layers and sum(is_conv(la) for la in out) == len(convs):
         raise ValueError("no two convolutions in a row to thin out")
     new = keras.Sequential([keras.Input(model.input_shape[1:]), *out], name=f"{model.name}_rebuilt")
     if new.output_shape != model.output_shape:
@@ -149,11 +162,13 @@ def learning_rate(model: keras.Model) -> float | None:
         return None
 
 
-def compile_like(new: keras.Model, model: keras.Model, learning_rate: float) -> keras.Model:
-    """Compile ``new`` with ``model``'s optimizer (a fresh one, at ``learning_rate``) and loss."""
+def compile_like(new: keras.Model, model: keras.Model, learning_rate: float,
+                 p: np.ndarray | None = None) -> keras.Model:
+    """Compile ``new`` with ``model``'s optimizer (a fresh one, at ``learning_rate``) and loss
+    (`facekit.diagnose.probes.training_loss` of ``model``'s outputs ``p``)."""
     new.compile(optimizer=fresh_optimizer(model, learning_rate),
-                loss=model.loss or "sparse_categorical_crossentropy", metrics=["accuracy"],
-                jit_compile=False)
+                loss=training_loss(model, p if p is not None else np.full((1, 2), 0.5)),
+                metrics=["accuracy"], jit_compile=jit_compile())
     return new
 
 
@@ -185,19 +200,24 @@ def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None
         cut = len(x) - max(len(x) // 4, 1)
         x, y, xv, yv = x[:cut], y[:cut], x[cut:], y[cut:]
     ensure_built(model, x)
+    probs = outputs(model, x[:2])
     lr = learning_rate(model) or 1e-3
     order = np.random.default_rng(seed).integers(0, len(x), (steps, min(batch_size, len(x))))
     trials = []
     for name in ["baseline", *[f for f in (fixes or list(FIXES)) if f != "baseline"]]:
         what, make = FIXES[name]
-        trial = Trial(name, what if name != "lower_lr" else f"learning rate {lr:g} -> {lr / 10:g}")
+        if name == "lower_lr":
+            what = f"learning rate {lr:g} -> {lr / 10:g}"
+        elif name == "batch_norm" and not any(is_conv(la) for la in model.layers):
+            what = "BatchNormalization between each hidden Dense layer and its activation"
+        trial = Trial(name, what)
         try:
             copy, rate = make(model, seed, lr)
         except ValueError as e:
             trial.why_not = str(e)
             trials.append(trial)
             continue
-        compile_like(copy, model, rate)
+        compile_like(copy, model, rate, probs)
         for idx in order:
             copy.reset_metrics()
             trial.losses.append(float(np.ravel(copy.train_on_batch(x[idx], y[idx]))[0]))
