@@ -71,7 +71,7 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
     row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(report.rules)
     for key in ("top_fix", "rule_fix"):
         fix = row[key]
-        if fix is not None:
+        if fix in AS_VARIANT:  # a sized learning rate (lower_lr_30, _100) has no ablation variant
             _, hf, watch = train_variant(AS_VARIANT[fix], prof, train, val, seed, epochs)
             row[key + "_outcome"], row[key + "_epochs_to_learn"] = judged(
                 run_record(AS_VARIANT[fix], seed, hf, 0.0, watch), fix)
@@ -124,7 +124,7 @@ def rejudge(rows: list[dict[str, Any]], prof: Any) -> list[dict[str, Any]]:
         if r["kind"] in ("rules_on_ablation", "trials_on_ablation") and r["profile"] == prof.name:
             key = "rule_fix" if r["kind"] == "rules_on_ablation" else "top_fix"
             fix = r[key]
-            run = runs.get((AS_VARIANT[fix], r["seed"])) if fix else None
+            run = runs.get((AS_VARIANT[fix], r["seed"])) if fix in AS_VARIANT else None
             r[key + "_outcome"], r[key + "_epochs_to_learn"] = judged(run, fix)
     return rows
 
@@ -151,7 +151,7 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int],
         report = doctor(model, train, overfit_steps=1, trials=trials, seed=seed)
         seconds = round(time.perf_counter() - t, 1)  # the doctor alone, not a fix trained below
         fix = report.top_fix if trials else rule_fix(report.rules)
-        run = ablation_run(prof, train, val, AS_VARIANT[fix], seed, epochs) if fix else None
+        run = ablation_run(prof, train, val, AS_VARIANT[fix], seed, epochs) if fix in AS_VARIANT else None
         what, learned_at = judged(run, fix)
         row = {"kind": kind, "profile": prof.name, "seed": seed, "rule_fix": rule_fix(report.rules),
                "failed_checks": [c.name for c in report.checks if not c.ok],

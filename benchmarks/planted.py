@@ -42,7 +42,7 @@ def _deep_cnn(std: float = 0.01) -> keras.Model:
 
 
 # name -> (builder, the fixes that remove the fault)
-PLANTED = {"mlp_lr_too_large": (_mlp, {"lower_lr"}),
+PLANTED = {"mlp_lr_too_large": (_mlp, {"lower_lr", "lower_lr_30", "lower_lr_100"}),
            "deep_cnn_init_too_small": (_deep_cnn, {"he_init", "batch_norm"})}
 
 

@@ -219,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
               f"{ds.n_classes} classes at {size} px from {args.data}, fed as {pixels}")
     try:
         report = doctor(model, _scaled(ds, args.scale), val=_scaled(val, args.scale), sweep=args.sweep,
-                        trials=args.trials, trial_steps=args.steps, seed=args.seed)
+                        trials=args.trials, trial_steps=args.steps, seed=args.seed,
+                        budget=args.budget or None)
     except NotDiagnosable as e:
         return _fail(f"{args.model}: {e}")
     except ValueError as e:
@@ -265,7 +266,10 @@ def add_parser(sub: Any) -> None:
                    "accuracy on in inference mode; default: images of DATA apart from the sample")
     s.add_argument("--trials", action="store_true", help="try each candidate fix on a fresh copy "
                    "and rank the suggestions by the held-out accuracy it reaches")
-    s.add_argument("--steps", type=_positive, default=100, help="training steps per trial (default 100)")
+    s.add_argument("--steps", type=_positive, default=100, help="training steps per trial, at most "
+                   "(default 100)")
+    s.add_argument("--budget", type=float, default=60.0, help="seconds for all the trials (default 60): "
+                   "each trial gets the steps this affords, at most --steps; 0: no limit")
     s.add_argument("--sweep", action="store_true", help="add the learning-rate sweep")
     s.add_argument("--seed", type=_seed, default=0, help="draws the trials' weights, images and batches")
     s.add_argument("--size", type=_positive, default=None, help="image size for a model that takes any "

@@ -181,3 +181,35 @@ def test_the_loss_judged_is_the_compiled_one_and_a_mismatch_comes_first():
     twice.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     with pytest.warns(UserWarning, match="produced by a Softmax activation"):  # Keras notices it too
         assert "softmax applied twice" in d.doctor(twice, (x, y)).suggestions[0]
+
+
+def test_a_learning_rate_above_the_default_is_sized_by_trials_at_30x_and_100x_lower():
+    x, y = _images()
+    trials = d.try_fixes(_mlp(lr=0.1), (x, y), fixes=["lower_lr"], steps=5, n=64)
+    assert [t.fix for t in trials] == ["baseline", "lower_lr", "lower_lr_30", "lower_lr_100"]
+    assert [t.what for t in trials[1:]] == ["learning rate 0.1 -> 0.01", "learning rate 0.1 -> 0.00333333",
+                                           "learning rate 0.1 -> 0.001"]
+    assert all(len(t.losses) == 5 for t in trials)
+    at_default = d.try_fixes(_mlp(lr=1e-3), (x, y), fixes=["lower_lr"], steps=3, n=64)
+    sized = [t.fix for t in at_default if t.fix.startswith("lower_lr_")]
+    helped = any(t.fix == "lower_lr" for t in d.trials.ranked(at_default))
+    assert bool(sized) == helped  # at Keras' default rate only a /10 that helped is sized
+
+
+def test_a_time_budget_gives_every_trial_the_same_smaller_number_of_steps():
+    x, y = _images()
+    trials = d.try_fixes(_mlp(), (x, y), steps=10_000, n=64, budget=3.0)
+    steps = {len(t.losses) for t in trials if t.tried}
+    assert len(steps) == 1 and 10 <= steps.pop() < 10_000
+
+
+def test_structural_fixes_say_what_they_change_on_this_model():
+    keras.utils.set_random_seed(0)
+    cnn = keras.Sequential([keras.Input((16, 16, 3))] + [keras.layers.Conv2D(4, 3, padding="same",
+                           activation="relu") for _ in range(4)] + [keras.layers.Flatten(),
+                           keras.layers.Dense(4, activation="softmax")])
+    cnn.compile("adam", "sparse_categorical_crossentropy")
+    trials = d.try_fixes(cnn, _images(64), fixes=["batch_norm", "fewer_layers"], steps=2, n=64)
+    bn, fewer = trials[1], trials[2]
+    assert "(+4 BatchNormalization layers; " in bn.what and " parameters)" in bn.what
+    assert "(4 -> 1 convolutions; " in fewer.what

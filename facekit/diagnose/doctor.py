@@ -14,7 +14,7 @@ from facekit.diagnose.held_out import held_out_check, mode_check
 from facekit.diagnose.intake import admit
 from facekit.diagnose.labels import class_balance, labels_follow_images
 from facekit.diagnose.probes import act_name
-from facekit.diagnose.trials import Trial, is_conv, learning_rate, try_fixes
+from facekit.diagnose.trials import Trial, is_conv, learning_rate, ranked, try_fixes
 from facekit.text import WIDTH, wrap
 
 __all__ = ["Report", "doctor", "RULE_ORDER"]
@@ -58,9 +58,8 @@ class Report:
                          f"judged in inference mode on {n_val} held-out images):")
             lines += [f"    {t}" for t in self.trials]
         if self.suggestions:
-            ranked = " (ranked by the trials' held-out accuracy):"
-            lines.append("  try, in this order" + (ranked if self.trials
-                                                   else ":"))
+            order = " (ranked by the trials' held-out accuracy):"
+            lines.append("  try, in this order" + (order if self.trials else ":"))
             lines += [f"    {i}. {s}" for i, s in enumerate(self.suggestions, 1)]
         return wrap("\n".join(lines), width)
 
@@ -71,8 +70,8 @@ class Report:
     def top_fix(self) -> str | None:
         """The name of the best fix the trials measured (one whose held-out accuracy beat the
         unchanged model's), or None without trials or when none helped."""
-        ranked = _ranked(self.trials)
-        return ranked[0].fix if ranked else None
+        best = ranked(self.trials)
+        return best[0].fix if best else None
 
     @property
     def first_step(self) -> str | None:
@@ -213,26 +212,12 @@ def _before_anything(model: keras.Model, x: np.ndarray) -> Check | None:
     return None
 
 
-def _ranked(trials: list[Trial]) -> list[Trial]:
-    """Tried fixes whose held-out accuracy (inference mode) beat the unchanged model's by more than
-    one image, best first (ties: the lower held-out loss). Accuracy, not loss, ranks: a copy that
-    memorised its images in 100 steps makes confident mistakes, and the loss punishes those more
-    than it rewards what the copy got right (measured: an MLP at lr 0.05 reached held-out loss 7.2
-    at accuracy 0.25 against the unchanged copy's 2.04 at 0.20)."""
-    base = next((t for t in trials if t.fix == "baseline"), None)
-    if base is None:
-        return []
-    better = [t for t in trials if t.fix != "baseline" and t.tried
-              and t.val_accuracy > base.val_accuracy + 1.5 / max(t.n_val, 1)]
-    return sorted(better, key=lambda t: (-t.val_accuracy, t.val_loss))
-
-
 def _measured(trials: list[Trial], rules: list[str], first: list[str]) -> list[str]:
     """Suggestions ranked by the trials: ``first`` (measured findings that come before any fix),
     fixes that helped (best first, with their numbers), then the rule-based advice that no trial
     covers, then what was tried and did not help."""
     base = next(t for t in trials if t.fix == "baseline")
-    helped = _ranked(trials)
+    helped = ranked(trials)
     out = list(first)
     out += [f"{t.what}: measured held-out loss {t.val_loss:.3f}, accuracy {t.val_accuracy:.2f} after "
             f"{len(t.losses)} steps (unchanged: {base.val_loss:.3f}, {base.val_accuracy:.2f})"
@@ -251,7 +236,7 @@ _RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a low
 
 def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: int = 64,
            overfit_steps: int = 40, sweep: bool = False, trials: bool = False, trial_steps: int = 100,
-           trial_images: int = 256, seed: int = 0) -> Report:
+           trial_images: int = 256, seed: int = 0, budget: float | None = None) -> Report:
     """Run the checks on ``model`` (untouched: training checks use a copy) and a sample of
     ``data`` (the training images); return a `Report` (``report.ok``, ``str(report)``). Accuracy is
     judged in inference mode on held-out images: ``val`` when given, else images of ``data`` apart
@@ -261,7 +246,8 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     on a fresh copy for ``trial_steps`` steps on the same ``trial_images`` images
     (`facekit.diagnose.trials`) and ranks the suggestions by the held-out accuracy each reaches;
     without it the suggestions come from rules. ``seed`` draws the trials' fresh weights, image
-    sample and batches (the same seed, the same trials).
+    sample and batches (the same seed, the same trials). ``budget`` (seconds) caps the trials: each
+    gets the steps the budget affords, at most ``trial_steps`` (`facekit.diagnose.try_fixes`).
 
     Taught in chapter 04, section 1."""
     patient = admit(model, data, val, n)
@@ -289,6 +275,7 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     advice = [mode["advice"]] if "advice" in mode else []
     advice += [r for r in rules if r.startswith((_LOSS_FIRST, _DATA_FIRST))]
     tried = [] if healthy or not trials else try_fixes(model, (patient.xa, patient.ya), steps=trial_steps,
-                                                       n=trial_images, seed=seed, val=patient.val)
+                                                       n=trial_images, seed=seed, val=patient.val,
+                                                       budget=budget)
     return Report(name, run, checks["activations"].values.get("dying", []),
                   _measured(tried, rules, advice) if tried else rules, tried, rules)
