@@ -2,6 +2,7 @@
 
     python -m benchmarks.doctor --profile ci --seeds 10        # the question's network
     python -m benchmarks.doctor --planted                       # two networks facekit did not build
+    python -m benchmarks.doctor --zoo --seeds 5                 # eight broken networks (benchmarks/zoo.py)
     python -m benchmarks.doctor --rules-on-ablation --profile classroom   # the rules, on the ablation
     python -m benchmarks.doctor --trials-on-ablation --profile classroom  # the trials, on the ablation
     python -m benchmarks.doctor --table                         # rebuild benchmarks/results/doctor.md
@@ -241,8 +242,9 @@ def _question_table(rows: list[dict[str, Any]]) -> list[str]:
 def table(rows: list[dict[str, Any]]) -> str:
     """doctor.md's tables from the rows of doctor.jsonl."""
     from benchmarks.planted import planted_table
+    from benchmarks.zoo import zoo_table
 
-    return "\n".join(_ablation_tables(rows) + _question_table(rows) + planted_table(rows))
+    return "\n".join(_ablation_tables(rows) + _question_table(rows) + planted_table(rows) + zoo_table(rows))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -251,6 +253,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--epochs", type=int, default=12, help="epochs a fixed network may take to learn")
     p.add_argument("--planted", action="store_true", help="the two planted-fault networks instead")
+    p.add_argument("--zoo", action="store_true", help="the zoo of eight broken networks (benchmarks/zoo.py)")
     p.add_argument("--rules-on-ablation", action="store_true",
                    help="the rule-only first fix per stuck seed of ablation.jsonl, and its ablation outcome")
     p.add_argument("--trials-on-ablation", action="store_true",
@@ -321,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
 
         rows += planted_runs(args.seeds, args.epochs,
                              {(r["kind"], r["seed"]) for r in rows if r.get("ranking") == "held_out"})
+    elif args.zoo:
+        from benchmarks.zoo import zoo_runs
+
+        def keep(row: dict[str, Any]) -> None:
+            rows.append(row)
+            append_row(row)
+
+        zoo_runs(args.seeds, {(r["kind"], r["seed"]) for r in rows}, keep)
     elif args.rules_on_ablation or args.trials_on_ablation:
         rows, new = _on_ablation_rows(args, rows)
         rows += new

@@ -103,7 +103,8 @@ def planted_table(rows: list[dict[str, Any]]) -> list[str]:
     from facekit.ablation import OUTCOMES
 
     out = []
-    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")]
+    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")
+         and not r["kind"].startswith("zoo:")]
     if p:
         out.append("\n| planted fault | seeds | run with the fault | doctor's top fix | top fix removes the "
                    "fault | after the top fix |")

@@ -14,7 +14,7 @@ from facekit.diagnose.held_out import held_out_check, mode_check
 from facekit.diagnose.intake import admit
 from facekit.diagnose.labels import class_balance, labels_follow_images
 from facekit.diagnose.probes import act_name
-from facekit.diagnose.trials import Trial, is_conv, learning_rate, ranked, try_fixes
+from facekit.diagnose.trials import Trial, is_conv, learning_rate, ranked, saturating_layers, try_fixes
 from facekit.text import WIDTH, wrap
 
 __all__ = ["Report", "doctor", "RULE_ORDER"]
@@ -128,15 +128,19 @@ def _signal_fixes(model: keras.Model, checks: dict[str, Check]) -> dict[str, str
 
 _DATA_FIRST = "the labels may not follow the images"
 _LOSS_FIRST = "the loss reads the outputs wrongly"
+_SCALE_FIRST = "the inputs go up to"
 
 
-def _first_findings(checks: dict[str, Check]) -> list[str]:
-    """Measured faults that come before any network fix: the loss misreading the outputs, and
-    labels that neither the network nor a pixel-level reference model can predict."""
+def _first_findings(model: keras.Model, checks: dict[str, Check], x: np.ndarray) -> list[str]:
+    """Measured faults that come before any network fix: the loss misreading the outputs, pixels
+    fed unscaled where it shows (loss at init or activations fail), and labels that neither the
+    network nor a pixel-level reference model can predict."""
     s: list[str] = []
     matched = checks.get("loss vs outputs")
     if matched is not None and not matched.ok:
         s.append(f"{_LOSS_FIRST}: {matched.verdict}; compile the loss with {matched.values['fix']}")
+    if (unscaled := _unscaled(model, x)) and (not checks["loss vs ln C"].ok or not checks["activations"].ok):
+        s.append(unscaled)
     labels, held = checks["labels vs images"], checks["held-out accuracy"]
     memorised = held.ok and "validation" not in held.verdict and held.values.get("steps", 0) > 0
     if not labels.ok and (not held.ok or memorised):
@@ -151,10 +155,15 @@ def _first_findings(checks: dict[str, Check]) -> list[str]:
 
 
 def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray) -> list[str]:
-    s = _first_findings(checks)
+    s = _first_findings(model, checks, x)
     if "advice" in checks["inference mode"].values:
         s.append(checks["inference mode"].values["advice"])
     acts, grads = checks["activations"], checks["gradients"]
+    saturating = saturating_layers(model)
+    if saturating and (not acts.ok or not checks["output sensitivity"].ok or not grads.ok):
+        s.append(f"ReLU instead of {act_name(saturating[0])} in the {len(saturating)} hidden layers that "
+                 "saturate: a sigmoid's slope is at most 1/4 (tanh's 1), so the gradient shrinks at "
+                 "every such layer on its way back")
     if not acts.ok or not checks["output sensitivity"].ok:
         fixes = _signal_fixes(model, checks)
         s += [fixes[k] for k in RULE_ORDER if k in fixes]
@@ -172,14 +181,24 @@ def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray) -> lis
     if not checks["loss vs ln C"].ok:
         s.append("check the inputs are scaled (Rescaling(1/255) inside the model) and the last "
                  "layer starts small")
-    if x.dtype != np.uint8 and float(x.max()) > 2 and not any(
-            isinstance(la, keras.layers.Rescaling) for la in model.layers):
-        s.append(f"the inputs go up to {float(x.max()):g} and the model has no Rescaling layer")
+    if (unscaled := _unscaled(model, x)) and unscaled not in s:
+        s.append(unscaled)
     if not checks["class balance"].ok:
         s.append(f"the labels are imbalanced ({checks['class balance'].verdict})")
     s.append("data: look at exactly what enters the network (facekit.plots.show_batch) and check "
              "the labels match the images")
     return s
+
+
+def _unscaled(model: keras.Model, x: np.ndarray) -> str:
+    """The finding for pixels fed unscaled (values above 2 into a model with no Rescaling or
+    Normalization layer), or ""."""
+    top = float(x.max()) if x.size else 0.0
+    if top <= 2 or any(isinstance(la, keras.layers.Rescaling | keras.layers.Normalization)
+                       for la in model.layers):
+        return ""
+    return (f"the inputs go up to {top:g} and the model has no Rescaling layer: scale them "
+            f"(keras.layers.Rescaling(1/{top:.0f}) as the model's first layer, or x / {top:.0f})")
 
 
 def _rescaling(model: keras.Model) -> float | None:
@@ -231,7 +250,7 @@ def _measured(trials: list[Trial], rules: list[str], first: list[str]) -> list[s
 
 # the opening words of the rule-based suggestions that a trial tests
 _RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a lower learning rate",
-               "lower the learning rate")
+               "lower the learning rate", "ReLU instead of")
 
 
 def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: int = 64,
@@ -273,7 +292,8 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     rules = [] if healthy else _suggest(model, checks, x)
     mode = checks["inference mode"].values
     advice = [mode["advice"]] if "advice" in mode else []
-    advice += [r for r in rules if r.startswith((_LOSS_FIRST, _DATA_FIRST))]
+    advice += [r for r in rules if r.startswith((_LOSS_FIRST, _SCALE_FIRST, _DATA_FIRST))
+               and r in _first_findings(model, checks, x)]
     tried = [] if healthy or not trials else try_fixes(model, (patient.xa, patient.ya), steps=trial_steps,
                                                        n=trial_images, seed=seed, val=patient.val,
                                                        budget=budget)

@@ -25,7 +25,7 @@ __all__ = ["LayerStats", "layer_stats", "dead_share", "activation_layers", "act_
            "loss_from_logits", "copy_layer", "copy_model", "CopyError", "n_outputs",
            "output_shape", "training_loss", "has_graph"]
 
-_LINEAR = {"linear", "softmax", "sigmoid"}
+_LINEAR = {"linear", "softmax"}  # not hidden activations (a hidden sigmoid or tanh is one)
 
 
 @dataclass

@@ -34,7 +34,8 @@ from facekit.diagnose.probes import (
 )
 
 __all__ = ["Trial", "FIXES", "try_fixes", "rebuild", "compile_like", "learning_rate", "is_conv", "ranked",
-           "SIZES", "TRIED_FIRST", "SUSPECT_LR"]
+           "SIZES", "TRIED_FIRST", "SUSPECT_LR",
+           "SATURATING", "saturating_layers"]
 
 
 @dataclass
@@ -101,8 +102,26 @@ def _fresh(layer: keras.layers.Layer, **changes: Any) -> keras.layers.Layer:
     return copy_layer(layer, keep_name=False, **changes)
 
 
+SATURATING = ("sigmoid", "tanh", "hard_sigmoid", "softsign")  # slopes at most 1 (sigmoid: 1/4)
+
+
+def saturating_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The hidden layers (not the output layer) whose activation saturates (`SATURATING`)."""
+    return [la for la in model.layers[:-1] if act_name(la) in SATURATING]
+
+
+def _as_relu(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """``layer`` with a ReLU instead of a saturating activation (He init where it has a kernel)."""
+    if act_name(layer) not in SATURATING:
+        return _fresh(layer)
+    if isinstance(layer, keras.layers.Activation):
+        return keras.layers.Activation("relu")
+    extra = {"kernel_initializer": "he_normal"} if "kernel_initializer" in layer.get_config() else {}
+    return _fresh(layer, activation="relu", **extra)
+
+
 def rebuild(model: keras.Model, *, kernel_initializer: str | None = None, batch_norm: bool = False,
-            fewer_layers: bool = False, seed: int = 0) -> keras.Model:
+            fewer_layers: bool = False, relu: bool = False, seed: int = 0) -> keras.Model:
     """A copy of ``model`` with fresh weights (drawn with ``seed``) and the given changes.
 
     ``kernel_initializer`` replaces the initialiser of every layer that has one (any model);
@@ -112,6 +131,13 @@ def rebuild(model: keras.Model, *, kernel_initializer: str | None = None, batch_
     poolings). The structural changes raise ValueError when the model is not a plain chain.
     """
     keras.utils.set_random_seed(seed)
+    if relu:
+        hidden = saturating_layers(model)
+        if not hidden:
+            raise ValueError("no sigmoid or tanh hidden layers")
+        last = model.layers[-1]
+        return copy_model(model, layer_fn=lambda la: _fresh(la) if la is last else _as_relu(la),
+                          weights=False)
     if kernel_initializer and not has_graph(model):
         raise ValueError(f"{type(model).__name__} is subclassed: its initialisers are set in its own code")
     if not (batch_norm or fewer_layers):
@@ -184,6 +210,8 @@ FIXES: dict[str, tuple[str, Callable[[keras.Model, int, float], tuple[keras.Mode
                    lambda m, s, lr: (rebuild(m, batch_norm=True, seed=s), lr)),
     "fewer_layers": ("only the first convolution of each run of convolutions",
                      lambda m, s, lr: (rebuild(m, fewer_layers=True, seed=s), lr)),
+    "relu": ("ReLU instead of sigmoid/tanh in the hidden layers (He-normal init)",
+             lambda m, s, lr: (rebuild(m, relu=True, seed=s), lr)),  # tried when the model has them
     # tried only after "lower_lr" helped, to size the fault (`SIZES`)
     "lower_lr_30": ("learning rate / 30", lambda m, s, lr: (rebuild(m, seed=s), lr / 30)),
     "lower_lr_100": ("learning rate / 100", lambda m, s, lr: (rebuild(m, seed=s), lr / 100)),
@@ -259,6 +287,22 @@ def _train(trial: Trial, copy: keras.Model, order: np.ndarray, x: np.ndarray, y:
     trial.val_loss, trial.val_accuracy, trial.n_val = held["loss"], held["accuracy"], len(yv)
 
 
+def _sized(model: keras.Model, seed: int, lr: float, probs: np.ndarray, clock: _Clock,
+           batches: tuple) -> list[Trial]:
+    """The learning rate at / 30 and / 100 (`SIZES`), trained on the same ``batches`` (order, x, y,
+    xv, yv) while the budget lasts."""
+    out = []
+    for k in SIZES:
+        trial = Trial(f"lower_lr_{k}", f"learning rate {lr:g} -> {lr / k:g}")
+        out.append(trial)
+        if clock.left() < 0:
+            trial.why_not = "over the time budget"
+            continue
+        copy, rate = FIXES[trial.fix][1](model, seed, lr)
+        _train(trial, compile_like(copy, model, rate, probs), *batches)
+    return out
+
+
 def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None, steps: int = 100,
               batch_size: int = 16, n: int = 256, seed: int = 0, val: DataLike | None = None,
               budget: float | None = None) -> list[Trial]:
@@ -282,8 +326,9 @@ def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None
     probs = outputs(model, x[:2])
     lr = learning_rate(model) or 1e-3
     names = ["baseline", *[f for f in (fixes or TRIED_FIRST) if f != "baseline"]]
+    names += ["relu"] if fixes is None and saturating_layers(model) else []
     order = np.random.default_rng(seed).integers(0, len(x), (steps, min(batch_size, len(x))))
-    clock = _Clock(budget, steps, len(names))
+    clock = _Clock(budget, steps, len(names) + (len(SIZES) if "lower_lr" in names else 0))
     trials = []
     for name in names:
         what, make = FIXES[name]
@@ -311,12 +356,5 @@ def try_fixes(model: keras.Model, data: DataLike, fixes: list[str] | None = None
             compile_like(copy, model, rate, probs)
         _train(trial, copy, order, x, y, xv, yv)
     if "lower_lr" in names and (lr > 1.01 * SUSPECT_LR or any(t.fix == "lower_lr" for t in ranked(trials))):
-        for k in SIZES:  # "/ 10" helped, or the rate is above Keras' default: how large is the fault?
-            trial = Trial(f"lower_lr_{k}", f"learning rate {lr:g} -> {lr / k:g}")
-            trials.append(trial)
-            if clock.left() < 0:
-                trial.why_not = "over the time budget"
-                continue
-            copy, rate = FIXES[trial.fix][1](model, seed, lr)
-            _train(trial, compile_like(copy, model, rate, probs), order, x, y, xv, yv)
+        trials += _sized(model, seed, lr, probs, clock, (order, x, y, xv, yv))  # how large is the fault?
     return trials
