@@ -2,6 +2,7 @@
 
     python -m benchmarks.doctor --profile ci --seeds 10        # the question's network
     python -m benchmarks.doctor --planted                       # two networks facekit did not build
+    python -m benchmarks.doctor --zoo --seeds 5                 # eight broken networks (benchmarks/zoo.py)
     python -m benchmarks.doctor --rules-on-ablation --profile classroom   # the rules, on the ablation
     python -m benchmarks.doctor --trials-on-ablation --profile classroom  # the trials, on the ablation
     python -m benchmarks.doctor --table                         # rebuild benchmarks/results/doctor.md
@@ -71,7 +72,7 @@ def question_run(prof: Any, train: Any, val: Any, seed: int, epochs: int) -> dic
     row["top_fix"], row["rule_fix"] = report.top_fix, rule_fix(report.rules)
     for key in ("top_fix", "rule_fix"):
         fix = row[key]
-        if fix is not None:
+        if fix in AS_VARIANT:  # a sized learning rate (lower_lr_30, _100) has no ablation variant
             _, hf, watch = train_variant(AS_VARIANT[fix], prof, train, val, seed, epochs)
             row[key + "_outcome"], row[key + "_epochs_to_learn"] = judged(
                 run_record(AS_VARIANT[fix], seed, hf, 0.0, watch), fix)
@@ -124,7 +125,7 @@ def rejudge(rows: list[dict[str, Any]], prof: Any) -> list[dict[str, Any]]:
         if r["kind"] in ("rules_on_ablation", "trials_on_ablation") and r["profile"] == prof.name:
             key = "rule_fix" if r["kind"] == "rules_on_ablation" else "top_fix"
             fix = r[key]
-            run = runs.get((AS_VARIANT[fix], r["seed"])) if fix else None
+            run = runs.get((AS_VARIANT[fix], r["seed"])) if fix in AS_VARIANT else None
             r[key + "_outcome"], r[key + "_epochs_to_learn"] = judged(run, fix)
     return rows
 
@@ -151,7 +152,7 @@ def on_ablation(prof: Any, train: Any, val: Any, trials: bool, skip: set[int],
         report = doctor(model, train, overfit_steps=1, trials=trials, seed=seed)
         seconds = round(time.perf_counter() - t, 1)  # the doctor alone, not a fix trained below
         fix = report.top_fix if trials else rule_fix(report.rules)
-        run = ablation_run(prof, train, val, AS_VARIANT[fix], seed, epochs) if fix else None
+        run = ablation_run(prof, train, val, AS_VARIANT[fix], seed, epochs) if fix in AS_VARIANT else None
         what, learned_at = judged(run, fix)
         row = {"kind": kind, "profile": prof.name, "seed": seed, "rule_fix": rule_fix(report.rules),
                "failed_checks": [c.name for c in report.checks if not c.ok],
@@ -241,8 +242,9 @@ def _question_table(rows: list[dict[str, Any]]) -> list[str]:
 def table(rows: list[dict[str, Any]]) -> str:
     """doctor.md's tables from the rows of doctor.jsonl."""
     from benchmarks.planted import planted_table
+    from benchmarks.zoo import zoo_table
 
-    return "\n".join(_ablation_tables(rows) + _question_table(rows) + planted_table(rows))
+    return "\n".join(_ablation_tables(rows) + _question_table(rows) + planted_table(rows) + zoo_table(rows))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -251,6 +253,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--epochs", type=int, default=12, help="epochs a fixed network may take to learn")
     p.add_argument("--planted", action="store_true", help="the two planted-fault networks instead")
+    p.add_argument("--zoo", action="store_true", help="the zoo of eight broken networks (benchmarks/zoo.py)")
     p.add_argument("--rules-on-ablation", action="store_true",
                    help="the rule-only first fix per stuck seed of ablation.jsonl, and its ablation outcome")
     p.add_argument("--trials-on-ablation", action="store_true",
@@ -321,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
 
         rows += planted_runs(args.seeds, args.epochs,
                              {(r["kind"], r["seed"]) for r in rows if r.get("ranking") == "held_out"})
+    elif args.zoo:
+        from benchmarks.zoo import zoo_runs
+
+        def keep(row: dict[str, Any]) -> None:
+            rows.append(row)
+            append_row(row)
+
+        zoo_runs(args.seeds, {(r["kind"], r["seed"]) for r in rows}, keep)
     elif args.rules_on_ablation or args.trials_on_ablation:
         rows, new = _on_ablation_rows(args, rows)
         rows += new

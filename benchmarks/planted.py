@@ -42,7 +42,7 @@ def _deep_cnn(std: float = 0.01) -> keras.Model:
 
 
 # name -> (builder, the fixes that remove the fault)
-PLANTED = {"mlp_lr_too_large": (_mlp, {"lower_lr"}),
+PLANTED = {"mlp_lr_too_large": (_mlp, {"lower_lr", "lower_lr_30", "lower_lr_100"}),
            "deep_cnn_init_too_small": (_deep_cnn, {"he_init", "batch_norm"})}
 
 
@@ -103,7 +103,8 @@ def planted_table(rows: list[dict[str, Any]]) -> list[str]:
     from facekit.ablation import OUTCOMES
 
     out = []
-    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")]
+    p = [r for r in rows if r["kind"] not in ("question", "rules_on_ablation", "trials_on_ablation")
+         and not r["kind"].startswith("zoo:")]
     if p:
         out.append("\n| planted fault | seeds | run with the fault | doctor's top fix | top fix removes the "
                    "fault | after the top fix |")

@@ -1,4 +1,4 @@
-"""Command line: ``facekit story | synth | doctor`` (also ``python -m facekit``)."""
+"""Command line: facekit story | synth | doctor (also python -m facekit)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import argparse
 import errno
 import sys
 import time
-import zipfile
 from pathlib import Path
+
+from facekit.cli_doctor import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, check_model_archive
+from facekit.cli_doctor import add_parser as add_doctor
 
 __all__ = ["main", "build_parser", "check_model_archive", "MAX_CONFIG_BYTES", "MAX_MODEL_BYTES"]
 
@@ -92,28 +94,6 @@ def _seed(text: str) -> int:
     return value
 
 
-MAX_CONFIG_BYTES = 64 << 20  # a .keras file's config.json / metadata.json, inflated
-MAX_MODEL_BYTES = 16 << 30  # all members of a .keras file, inflated
-
-
-def check_model_archive(path: Path) -> str:
-    """Why a ``.keras`` zip may not be opened ("" when it may): its members' inflated sizes, read
-    from the zip's directory before Keras parses anything (a zip bomb inflates to gigabytes)."""
-    if not zipfile.is_zipfile(path):
-        return ""  # .h5 or not a model: Keras says which
-    with zipfile.ZipFile(path) as zf:
-        members = zf.infolist()
-    for m in members:
-        if m.filename.endswith(".json") and m.file_size > MAX_CONFIG_BYTES:
-            return (f"member {m.filename} inflates to {m.file_size:,} bytes, over the bound of "
-                    f"{MAX_CONFIG_BYTES:,} for a model's configuration (a zip bomb?)")
-    total = sum(m.file_size for m in members)
-    if total > MAX_MODEL_BYTES:
-        return (f"its {len(members)} members inflate to {total:,} bytes, over the bound of "
-                f"{MAX_MODEL_BYTES:,} (a zip bomb?)")
-    return ""
-
-
 def _words(e: BaseException) -> str:
     """An exception as one line: its message, or its kind when it has none (MemoryError)."""
     if isinstance(e, OSError) and e.strerror and not str(e).startswith("/"):
@@ -126,56 +106,35 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _doctor(args: argparse.Namespace) -> int:
-    """Exit 0 when healthy, 1 with findings, 2 on bad input."""
-    import keras
+def _version() -> str:
+    """facekit's version, Keras' and the backend Keras will use ($KERAS_BACKEND, else keras.json),
+    read without importing either."""
+    import importlib.metadata as md
+    import os
 
-    from facekit.data import load
-    from facekit.diagnose import doctor
+    from facekit import __version__
 
-    path = Path(args.model)
-    if args.per_class < 1:
-        return _fail(f"--per-class {args.per_class}: must be at least 1")
-    if not path.is_file():
-        return _fail(f"{path}: no such model file (a .keras file saved with model.save)")
     try:
-        if why := check_model_archive(path):
-            return _fail(f"{path}: not opened: {why}")
-        model = keras.models.load_model(path)
-    except Exception as e:  # noqa: BLE001 - any failure to load is bad input, said in one line
-        return _fail(f"{path}: could not load a Keras model ({type(e).__name__}: {str(e)[:200]})")
-    shape = model.input_shape
-    if not (isinstance(shape, tuple) and len(shape) == 4 and shape[1] == shape[2] and shape[3] == 3):
-        return _fail(f"{path}: the model takes {shape}; facekit doctor needs square RGB images (N, S, S, 3)")
-    if args.data == "synthetic" and (need := 8 * args.per_class * int(shape[1]) ** 2 * 3) > 8 << 30:
-        return _fail(f"--per-class {args.per_class} at {shape[1]} px: {need / 2 ** 30:.0f} GiB of "
-                     "synthetic images; keep it under 8")
-    try:
-        ds = load(args.data, size=int(shape[1]), per_class=args.per_class)
-    except (OSError, ValueError, MemoryError) as e:
-        return _fail(f"--data {args.data}: {_words(e)}")
-    classes = int(model.output_shape[-1])
-    if ds.n_classes != classes:
-        return _fail(f"--data {args.data}: {ds.n_classes} classes ({', '.join(ds.class_names)}) but the "
-                     f"model has {classes} outputs")
-    print(f"{path.name}: {model.count_params():,} parameters; data: {len(ds)} images of "
-          f"{ds.n_classes} classes at {shape[1]} px from {args.data}")
-    val = None
-    if args.val:
+        keras_version = md.version("keras")
+    except md.PackageNotFoundError:
+        keras_version = "not installed"
+    import json
+    from pathlib import Path
+
+    backend = os.environ.get("KERAS_BACKEND")
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    if not backend and config.is_file():
         try:
-            val = load(args.val, size=int(shape[1]), per_class=args.per_class)
-        except (OSError, ValueError, MemoryError) as e:
-            return _fail(f"--val {args.val}: {_words(e)}")
-        if val.class_names != ds.class_names:
-            return _fail(f"--val {args.val}: classes {', '.join(val.class_names)} differ from the data's "
-                         f"{', '.join(ds.class_names)}")
-    report = doctor(model, ds, val=val, trials=args.trials)
-    print(report)
-    return 0 if report.ok else 1
+            backend = json.loads(config.read_text()).get("backend")
+        except (OSError, ValueError):
+            backend = None
+    backend = backend or "tensorflow"
+    return f"facekit {__version__} (Keras {keras_version}, backend {backend})"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facekit", description=__doc__)
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("story", help="the whole story on the built-in data: stuck -> learns -> verdict")
@@ -196,17 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace facekit's class folders in --out")
     s.set_defaults(func=_synth)
 
-    s = sub.add_parser("doctor", help="diagnose a saved Keras classifier on a folder of images "
-                       "(exit 0 healthy, 1 findings, 2 bad input)")
-    s.add_argument("model", help="a model saved with model.save('model.keras')")
-    s.add_argument("data", help="'synthetic', a UTKFace folder, or a folder laid out as "
-                   "<root>/<class>/<images>")
-    s.add_argument("--trials", action="store_true", help="try each candidate fix on a fresh copy "
-                   "(a minute or two) and rank the suggestions by the held-out accuracy it reaches")
-    s.add_argument("--val", help="a folder of held-out images (same layout and classes as DATA) to judge "
-                   "accuracy on in inference mode; default: images of DATA apart from the sample")
-    s.add_argument("--per-class", type=int, default=32, help="images per class to sample (default 32)")
-    s.set_defaults(func=_doctor)
+    add_doctor(sub)
     return p
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from facekit.data import Dataset
+
+if TYPE_CHECKING:  # TensorFlow is imported where it is used: facekit.diagnose runs on any Keras backend
+    import tensorflow as tf
 
 __all__ = ["DataLike", "CHANCE_TOL", "DEEP", "deep_layers", "as_arrays", "check_data", "check_shape",
            "make_tf_dataset", "predict",
@@ -83,6 +86,8 @@ def _no_autotune() -> tf.data.Options:
     # an iterator waits for the autotune thread's next wake-up, 10 ms after the iterator began and
     # doubling (10, 30, 70, ... 20,470, 40,950 ms): we measured epochs of 24 s compute ending at
     # 40.96 s and of 3 s at 5.1 s. Keras makes a new iterator every epoch and every validation.
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
@@ -93,6 +98,8 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool
     """Batches of (x, y) read by index from the arrays: no copy of the data set, a new
     seeded shuffle every epoch, two batches prefetched, tf.data autotuning off (see
     `_no_autotune`: it cost up to 70% of an epoch's time)."""
+    import tensorflow as tf
+
     n = len(x)
     idx = tf.data.Dataset.range(n)
     if shuffle:

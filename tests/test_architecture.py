@@ -29,7 +29,7 @@ LAYERS: dict[str, float] = {
     "facekit.ablation": 4, "facekit.generalize": 4, "facekit.exercises": 4,
     "facekit.plots": 4.5,  # draws what every experiment returns
     "facekit.story": 5,
-    "facekit.cli": 6, "facekit.__main__": 6,
+    "facekit.cli": 6, "facekit.cli_doctor": 6, "facekit.__main__": 6,
     "facekit": 0,
 }
 

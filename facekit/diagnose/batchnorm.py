@@ -23,12 +23,11 @@ import keras
 import numpy as np
 
 from facekit.core import DataLike, as_arrays
-from facekit.diagnose.probes import cross_entropy
+from facekit.diagnose.probes import copy_model, cross_entropy
 from facekit.text import ROOM, wrap
 
 __all__ = ["batchnorm_layers", "recalibrate_batchnorm", "Recalibration", "PreciseBatchNorm", "mode_gap",
-           "BatchNormWatch", "predict_modes", "scores", "outputs", "ModeGap", "kept_statistics",
-           "copy_model"]
+           "BatchNormWatch", "predict_modes", "scores", "outputs", "ModeGap", "kept_statistics"]
 
 
 def _all_layers(model: keras.layers.Layer) -> list[keras.layers.Layer]:
@@ -228,13 +227,6 @@ def scores(model: keras.Model, data: DataLike, batch_size: int = 32) -> dict[str
     return _scores(model, outputs(model, x, batch_size), y)
 
 
-def copy_model(model: keras.Model) -> keras.Model:
-    """The same layers and weights, another model: recalibrating it leaves ``model`` as it was."""
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    return clone
-
-
 class PreciseBatchNorm(keras.callbacks.Callback):
     """Recalibrate the BatchNorm moving statistics on ``data`` (the training images) before each
     validation of ``fit`` and at the end of training, so ``val_accuracy`` in the log - and the
@@ -333,7 +325,8 @@ class BatchNormWatch(keras.callbacks.Callback):
         self.epochs.append(row)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        copy = copy_model(self.model)  # Dropout on draws random numbers: a copy's, not the model's
+        # Dropout on draws random numbers: a copy's, not the model's
+        copy = copy_model(self.model, self.x_train)
         recalibrate_batchnorm(copy, self.x_train, self.batch_size, dropout=True)
         s = scores(copy, (self.xv, self.yv), self.batch_size)
         self.final["val_accuracy_recalibrated_dropout_on"] = s["accuracy"]

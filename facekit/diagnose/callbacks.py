@@ -14,10 +14,17 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from facekit.core import CHANCE_TOL, deep_layers, sits_at_chance
-from facekit.diagnose.probes import activation_layers, layer_of, layer_stats, outputs_are_probs, probe_model
+from facekit.diagnose.backend import compiled_forward, squared_gradient_norms
+from facekit.diagnose.probes import (
+    activation_layers,
+    layer_of,
+    layer_stats,
+    loss_function,
+    n_outputs,
+    probe_model,
+)
 from facekit.text import wrap
 
 __all__ = ["ActivationStats", "GradientStats", "ChanceWatch", "ChanceAlarm"]
@@ -35,6 +42,7 @@ class _EveryN(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._step += 1
         if self._step % self.every == 0:
+            self.model  # noqa: B018 - on JAX, reading it puts the weights back in the model mid-epoch
             self._record()
 
     def _record(self) -> None:
@@ -76,16 +84,13 @@ class ActivationStats(_EveryN):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.layers = activation_layers(self.model)
-        probe = probe_model(self.model, self.layers)
-        self._forward = tf.function(lambda x: probe(x, training=False))  # compiled once: cheap records
+        self._forward = compiled_forward(probe_model(self.model, self.layers))  # compiled once
         self._record()
 
     def _record(self) -> None:
         outs = self._forward(self.x)
-        outs = outs if isinstance(outs, list | tuple) else [outs]
         self.steps.append(self._step)
-        for la, o in zip(self.layers, outs):
-            a = np.asarray(o)
+        for la, a in zip(self.layers, outs):
             self.stats.setdefault(la.name, []).append(layer_stats(la.name, a, self.near_zero))
             a = a.reshape(-1)[::max(1, a.size // self.max_values)]  # histogram of <= max_values
             nonzero = np.abs(a[a != 0])
@@ -120,25 +125,16 @@ class GradientStats(_EveryN):
         self.norms: dict[str, list[float]] = {}
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        model, vars_ = self.model, self.model.trainable_variables
-        logits = not outputs_are_probs(model, np.asarray(model(self.x[:2], training=False)))
-
-        @tf.function  # compiled once: a record costs one forward and backward pass
-        def squared_norms(x: tf.Tensor, y: tf.Tensor) -> list[tf.Tensor]:
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-                    y, model(x, training=False), from_logits=logits))
-            return [tf.reduce_sum(tf.square(g)) if g is not None else tf.constant(-1.0)
-                    for g in tape.gradient(loss, vars_)]
-
-        self._vars, self._squared_norms = vars_, squared_norms
+        model = self.model
+        loss_fn = loss_function(model, keras.ops.convert_to_numpy(model(self.x[:2], training=False)))
+        self._vars, self._squared_norms = model.trainable_variables, squared_gradient_norms(model, loss_fn)
         self._record()
 
     def _record(self) -> None:
         per: dict[str, float] = {}
         for v, g2 in zip(self._vars, self._squared_norms(self.x, self.y)):
-            if float(g2) >= 0:
-                per[layer_of(v.path)] = per.get(layer_of(v.path), 0.0) + float(g2)
+            if g2 >= 0:
+                per[layer_of(v.path)] = per.get(layer_of(v.path), 0.0) + g2
         self.steps.append(self._step)
         for k, g2 in per.items():
             self.norms.setdefault(k, []).append(math.sqrt(g2))
@@ -157,7 +153,7 @@ class ChanceWatch(keras.callbacks.Callback):
 
     @property
     def n_classes(self) -> int:
-        return int(self.model.output_shape[-1])
+        return n_outputs(self.model)
 
     def sits(self, epochs: int, tol: float = CHANCE_TOL) -> bool:
         """Have the last ``epochs`` training losses sat at ln C (`facekit.core.sits_at_chance`)?"""

@@ -12,25 +12,34 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from facekit.core import DataLike, as_arrays, predict
+from facekit.diagnose.backend import gradients, jit_compile
 from facekit.diagnose.probes import (
+    CopyError,
     act_name,
     activation_layers,
+    compiled_loss,
+    copy_layer,
+    copy_model,
     cross_entropy,
     ensure_built,
     fresh_optimizer,
     layer_of,
     layer_stats,
     logit_spread,
+    loss_from_logits,
+    loss_function,
+    n_outputs,
     outputs_are_probs,
     probe_model,
     sample,
+    training_loss,
 )
 from facekit.text import ROOM, wrap
 
-__all__ = ["Check", "loss_at_init", "output_sensitivity", "input_baseline", "activation_report",
+__all__ = ["Check", "loss_at_init", "loss_matches_outputs", "output_sensitivity", "input_baseline",
+           "activation_report",
            "signal_gains", "gradient_report", "overfit_one_batch", "lr_sweep", "clone_for_training"]
 
 
@@ -61,8 +70,13 @@ def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
     Taught in chapter 03, section 1."""
     x, y = sample(data, n)
     ensure_built(model, x)
-    c = int(model.output_shape[-1])
-    loss = cross_entropy(model, predict(model, x, 32, eager=True), y)
+    c = n_outputs(model)
+    p = predict(model, x, 32, eager=True)
+    loss = own = cross_entropy(model, p, y)
+    if getattr(model, "loss", None) is not None and not isinstance(model.loss, list | tuple | dict):
+        compiled = compiled_loss(model, p, y)  # what fit and evaluate report
+        if not math.isclose(compiled, own, rel_tol=1e-3, abs_tol=1e-3):
+            loss = compiled
     prior = np.bincount(y, minlength=c) / len(y)
     entropy = float(-(prior[prior > 0] * np.log(prior[prior > 0])).sum())
     ok = loss <= 1.2 * math.log(c)  # Karpathy: at init, ln C; 20% above is still fine
@@ -74,8 +88,32 @@ def loss_at_init(model: keras.Model, data: DataLike, n: int = 256) -> Check:
         note = "below chance level: the outputs carry information"
     else:
         note = "a little above ln C: fine for an untrained network"
-    verdict = (f"loss {loss:.4f} vs ln {c} = {math.log(c):.4f} (label entropy {entropy:.4f}): {note}")
-    return Check("loss vs ln C", ok, verdict, {"loss": loss, "ln_c": math.log(c), "entropy": entropy})
+    verdict = f"loss {loss:.4f} vs ln {c} = {math.log(c):.4f} (label entropy {entropy:.4f}): {note}"
+    if loss != own:
+        verdict = (f"the compiled loss {loss:.4f} vs ln {c} = {math.log(c):.4f} (cross-entropy of the "
+                   f"outputs: {own:.4f}; label entropy {entropy:.4f}): {note}")
+    return Check("loss vs ln C", ok, verdict, {"loss": loss, "ln_c": math.log(c), "entropy": entropy,
+                                                "cross_entropy": own})
+
+
+def loss_matches_outputs(model: keras.Model, data: DataLike, n: int = 16) -> Check:
+    """Does the compiled loss read the outputs as what they are? A softmax output into a loss with
+    ``from_logits=True`` applies softmax twice (the loss cannot fall far and the gradients shrink);
+    logits into a loss that expects probabilities are clipped into nonsense."""
+    x, _ = sample(data, n)
+    logits = loss_from_logits(model)
+    probs = outputs_are_probs(model, predict(model, x, 32, eager=True))
+    act = act_name(model.layers[-1]) or "linear"
+    if logits is None:
+        return Check("loss vs outputs", True, "the loss does not say whether it takes logits", {})
+    if logits and probs:
+        return Check("loss vs outputs", False, f"the last layer gives probabilities ({act}) but the loss is "
+                     "compiled with from_logits=True: softmax applied twice", {"fix": "from_logits=False"})
+    if not logits and not probs:
+        return Check("loss vs outputs", False, f"the last layer gives logits ({act}) but the loss expects "
+                     "probabilities (from_logits=False)", {"fix": "from_logits=True"})
+    return Check("loss vs outputs", True, f"{'logits' if logits else 'probabilities'} ({act}) into a loss "
+                 f"compiled with from_logits={logits}", {})
 
 
 def output_sensitivity(model: keras.Model, data: DataLike, n: int = 64, threshold: float = 0.01) -> Check:
@@ -124,9 +162,14 @@ def activation_report(model: keras.Model, data: DataLike, n: int = 32, near_zero
     layers = activation_layers(model)
     if not layers:
         return Check("activations", True, "no hidden activation layers to measure", {"layers": []})
-    outs = probe_model(model, layers)(x, training=False)
+    try:
+        probe = probe_model(model, layers)
+    except (AttributeError, ValueError):
+        return Check("activations", True, f"not measured: {type(model).__name__} has no graph of layers to "
+                     "probe (a subclassed model calls them in call())", {"layers": []})
+    outs = probe(x, training=False)
     outs = outs if isinstance(outs, list | tuple) else [outs]
-    stats = [layer_stats(la.name, np.asarray(o), near_zero) for la, o in zip(layers, outs)]
+    stats = [layer_stats(la.name, keras.ops.convert_to_numpy(o), near_zero) for la, o in zip(layers, outs)]
     first = stats[0].rms or 1e-30
     dying = [s.name for s in stats if s.rms < collapse * first or s.dead > dead_limit]
     worst = max(stats, key=lambda s: s.dead)
@@ -153,7 +196,7 @@ def signal_gains(model: keras.Model) -> list[dict]:
         kernel = getattr(la, "kernel", None)
         if kernel is None or la is model.layers[-1]:
             continue
-        w = np.asarray(kernel)
+        w = keras.ops.convert_to_numpy(kernel)
         fan_in = int(np.prod(w.shape[:-1]))
         gain = fan_in * float(w.var())
         if act_name(la) == "relu":
@@ -169,21 +212,18 @@ def gradient_report(model: keras.Model, data: DataLike, n: int = 32, threshold: 
     gradient step. Flags layers whose relative gradient is below ``threshold`` x the largest."""
     x, y = sample(data, n)
     ensure_built(model, x)
-    with tf.GradientTape() as tape:
-        p = model(x, training=False)
-        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
-            y, p, from_logits=not outputs_are_probs(model, np.asarray(p))))
+    loss_fn = loss_function(model, predict(model, x[:2], 32, eager=True))
+    loss, grads = gradients(model, loss_fn, x, y)
     vars_ = model.trainable_variables
-    grads = tape.gradient(loss, vars_)
     opt = getattr(model, "optimizer", None)
-    lr = float(np.asarray(opt.learning_rate)) if opt is not None else 1e-3
+    lr = float(keras.ops.convert_to_numpy(opt.learning_rate)) if opt is not None else 1e-3
     per: dict[str, list[float]] = {}
     for v, g in zip(vars_, grads):
         if g is None:
             continue
         entry = per.setdefault(layer_of(v.path), [0.0, 0.0])
-        entry[0] += float(tf.reduce_sum(tf.square(g)))
-        entry[1] += float(tf.reduce_sum(tf.square(v)))
+        entry[0] += float(np.square(g, dtype=np.float64).sum())
+        entry[1] += float(np.square(keras.ops.convert_to_numpy(v), dtype=np.float64).sum())
     rows: list[dict[str, Any]] = [
         {"layer": k, "grad_norm": math.sqrt(g2), "weight_norm": math.sqrt(w2),
          "relative": lr * math.sqrt(g2) / max(math.sqrt(w2), 1e-30)} for k, (g2, w2) in per.items()]
@@ -198,22 +238,21 @@ def gradient_report(model: keras.Model, data: DataLike, n: int = 32, threshold: 
     return Check("gradients", not weak, verdict, {"layers": rows, "weak": weak, "loss": float(loss)})
 
 
-def clone_for_training(model: keras.Model, learning_rate: float | None = None, seed: int = 0) -> keras.Model:
+def clone_for_training(model: keras.Model, learning_rate: float | None = None, seed: int = 0,
+                       x: np.ndarray | None = None) -> keras.Model:
     """A copy with the same weights and a fresh optimizer of the same kind (the original is
     untouched). Random layers (Dropout, noise, augmentation) get seeds drawn from ``seed``, so two
-    copies train alike whatever the global random state."""
+    copies train alike whatever the global random state. ``x``: images to build a subclassed
+    model's copy on (`facekit.diagnose.probes.copy_model`)."""
     count = itertools.count(seed * 1000)
 
     def seeded(layer: keras.layers.Layer) -> keras.layers.Layer:
-        cfg = layer.get_config()
-        if "seed" in cfg:
-            cfg["seed"] = next(count)
-        return type(layer).from_config(cfg)
+        return copy_layer(layer, seed=next(count)) if "seed" in layer.get_config() else copy_layer(layer)
 
-    clone = keras.models.clone_model(model, clone_function=seeded)
-    clone.set_weights(model.get_weights())
-    clone.compile(optimizer=fresh_optimizer(model, learning_rate),
-                  loss=model.loss or "sparse_categorical_crossentropy", jit_compile=False)
+    clone = copy_model(model, x, seeded)
+    p = predict(model, x[:2], 2, eager=True) if x is not None else np.full((1, n_outputs(model)), 0.5)
+    clone.compile(optimizer=fresh_optimizer(model, learning_rate), loss=training_loss(model, p),
+                  jit_compile=jit_compile())
     return clone
 
 
@@ -225,9 +264,12 @@ def overfit_one_batch(model: keras.Model, data: DataLike, n: int = 16, steps: in
     Taught in chapter 04, section 2."""
     x, y = sample(data, n, seed)
     ensure_built(model, x)
-    c = int(model.output_shape[-1])
+    c = n_outputs(model)
     target = 0.1 * math.log(c) if target is None else target
-    clone = clone_for_training(model, seed=seed)
+    try:
+        clone = clone_for_training(model, seed=seed, x=x)
+    except CopyError as e:
+        return Check("overfit one batch", True, f"not run: {e}", {"losses": []})
     losses = []
     for _ in range(steps):
         clone.reset_metrics()
@@ -249,7 +291,10 @@ def lr_sweep(model: keras.Model, data: DataLike, lr_min: float = 1e-6, lr_max: f
     x, y = as_arrays(data)
     ensure_built(model, x)
     rng = np.random.default_rng(seed)
-    clone = clone_for_training(model, seed=seed)
+    try:
+        clone = clone_for_training(model, seed=seed, x=x)
+    except CopyError as e:
+        return Check("learning-rate sweep", True, f"not run: {e}", {"suggested": None})
     lrs = np.geomspace(lr_min, lr_max, steps)
     losses: list[float] = []
     for i, lr in enumerate(lrs):

@@ -8,11 +8,13 @@ import keras
 import numpy as np
 
 import facekit.diagnose.checks as measure
-from facekit.core import DataLike, as_arrays, check_data
+from facekit.core import DataLike
 from facekit.diagnose.checks import Check
 from facekit.diagnose.held_out import held_out_check, mode_check
-from facekit.diagnose.probes import ensure_built, sample
-from facekit.diagnose.trials import Trial, learning_rate, try_fixes
+from facekit.diagnose.intake import admit
+from facekit.diagnose.labels import class_balance, labels_follow_images
+from facekit.diagnose.probes import act_name
+from facekit.diagnose.trials import Trial, is_conv, learning_rate, ranked, saturating_layers, try_fixes
 from facekit.text import WIDTH, wrap
 
 __all__ = ["Report", "doctor", "RULE_ORDER"]
@@ -56,9 +58,8 @@ class Report:
                          f"judged in inference mode on {n_val} held-out images):")
             lines += [f"    {t}" for t in self.trials]
         if self.suggestions:
-            ranked = " (ranked by the trials' held-out accuracy):"
-            lines.append("  try, in this order" + (ranked if self.trials
-                                                   else ":"))
+            order = " (ranked by the trials' held-out accuracy):"
+            lines.append("  try, in this order" + (order if self.trials else ":"))
             lines += [f"    {i}. {s}" for i, s in enumerate(self.suggestions, 1)]
         return wrap("\n".join(lines), width)
 
@@ -69,8 +70,8 @@ class Report:
     def top_fix(self) -> str | None:
         """The name of the best fix the trials measured (one whose held-out accuracy beat the
         unchanged model's), or None without trials or when none helped."""
-        ranked = _ranked(self.trials)
-        return ranked[0].fix if ranked else None
+        best = ranked(self.trials)
+        return best[0].fix if best else None
 
     @property
     def first_step(self) -> str | None:
@@ -98,31 +99,71 @@ RULE_ORDER = ("batch_norm", "fewer_layers", "lower_lr", "he_init")
 def _signal_fixes(model: keras.Model, checks: dict[str, Check]) -> dict[str, str]:
     """The rule-based fixes for a signal that fades, by trial name (`facekit.diagnose.trials.FIXES`)."""
     fixes: dict[str, str] = {}
-    n_act = len(checks["activations"].values.get("layers", []))
-    if not any(isinstance(la, keras.layers.BatchNormalization) for la in model.layers):
-        fixes["batch_norm"] = ("BatchNormalization after each convolution: re-scales the signal at every "
+    layers = checks["activations"].values.get("layers", [])
+    n_act = len(layers)
+    acts = {act_name(la) for la in model.layers if act_name(la)}
+    where = ("each convolution" if any(is_conv(la) for la in model.layers) else
+             "each hidden Dense layer" if any(isinstance(la, keras.layers.Dense) for la in model.layers[:-1])
+             else "")
+    if where and not any(isinstance(la, keras.layers.BatchNormalization) for la in model.layers):
+        fixes["batch_norm"] = (f"BatchNormalization after {where}: re-scales the signal at every "
                                "layer, whatever the initialisation; then recalibrate its moving statistics "
                                "(recalibrate_batchnorm, or PreciseBatchNorm in fit) before you judge it - "
                                "Keras' val_accuracy and evaluate() use them, and after a fast escape from "
                                "ln C they lag behind")
     if n_act > 3:
-        fixes["fewer_layers"] = f"fewer layers ({n_act} ReLU layers now): each one shrinks the signal"
+        hidden = acts - {"softmax", "linear"}
+        kind = "ReLU" if hidden == {"relu"} else "activation"
+        fixes["fewer_layers"] = f"fewer layers ({n_act} {kind} layers now): each one shrinks the signal"
     opt, lr = type(getattr(model, "optimizer", None)).__name__, learning_rate(model)
     if opt in _ADAPTIVE and lr is not None and lr > 3e-4:
         fixes["lower_lr"] = (f"a lower learning rate ({lr:g} -> {lr / 10:g}): {opt} moves every weight by "
                              "about the learning rate each step, whatever its gradient; on a signal this "
                              "weak that kills the deep channels in the first epoch")
-    if {"GlorotUniform", "GlorotNormal"} & _initializers(model):
+    if {"GlorotUniform", "GlorotNormal"} & _initializers(model) and "relu" in acts:
         fixes["he_init"] = ("He initialisation (kernel_initializer='he_normal'): Glorot init lets each ReLU "
                             "layer halve the signal's energy; check the loss at init again after it")
     return fixes
 
 
-def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.ndarray) -> list[str]:
+_DATA_FIRST = "the labels may not follow the images"
+_LOSS_FIRST = "the loss reads the outputs wrongly"
+_SCALE_FIRST = "the inputs go up to"
+
+
+def _first_findings(model: keras.Model, checks: dict[str, Check], x: np.ndarray) -> list[str]:
+    """Measured faults that come before any network fix: the loss misreading the outputs, pixels
+    fed unscaled where it shows (loss at init or activations fail), and labels that neither the
+    network nor a pixel-level reference model can predict."""
     s: list[str] = []
+    matched = checks.get("loss vs outputs")
+    if matched is not None and not matched.ok:
+        s.append(f"{_LOSS_FIRST}: {matched.verdict}; compile the loss with {matched.values['fix']}")
+    if (unscaled := _unscaled(model, x)) and (not checks["loss vs ln C"].ok or not checks["activations"].ok):
+        s.append(unscaled)
+    labels, held = checks["labels vs images"], checks["held-out accuracy"]
+    memorised = held.ok and "validation" not in held.verdict and held.values.get("steps", 0) > 0
+    if not labels.ok and (not held.ok or memorised):
+        acc = held.values["scores"]["accuracy"]
+        net = (f"neither the network (held-out accuracy {acc:.2f}) nor" if not held.ok else
+               f"the network's {acc:.2f} is on images it may have trained on (pass val=), and not even")
+        s.append(f"{_DATA_FIRST}: {net} a linear model on thumbnails ({labels.values['accuracy']:.2f}) "
+                 f"beats chance ({labels.values['chance']:.2f}); check the data before the network: labels "
+                 "shuffled apart from their images, class folders read in another order than the outputs, "
+                 "labels from another file")
+    return s
+
+
+def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray) -> list[str]:
+    s = _first_findings(model, checks, x)
     if "advice" in checks["inference mode"].values:
         s.append(checks["inference mode"].values["advice"])
     acts, grads = checks["activations"], checks["gradients"]
+    saturating = saturating_layers(model)
+    if saturating and (not acts.ok or not checks["output sensitivity"].ok or not grads.ok):
+        s.append(f"ReLU instead of {act_name(saturating[0])} in the {len(saturating)} hidden layers that "
+                 "saturate: a sigmoid's slope is at most 1/4 (tanh's 1), so the gradient shrinks at "
+                 "every such layer on its way back")
     if not acts.ok or not checks["output sensitivity"].ok:
         fixes = _signal_fixes(model, checks)
         s += [fixes[k] for k in RULE_ORDER if k in fixes]
@@ -132,7 +173,7 @@ def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.
     if "overfit one batch" in checks and not checks["overfit one batch"].ok and acts.ok:
         s.append("lower the learning rate (run lr_sweep) and check the loss matches the outputs")
     held = checks["held-out accuracy"]
-    if not held.ok and checks["inference mode"].ok and all(
+    if not held.ok and checks["inference mode"].ok and checks["labels vs images"].ok and all(
             checks[k].ok for k in ("activations", "output sensitivity", "input-independent baseline")):
         s.append("the signal is healthy but held-out images score at chance: check the labels match the "
                  "images" + (" and that the validation images come from the same source as the training "
@@ -140,15 +181,24 @@ def _suggest(model: keras.Model, checks: dict[str, Check], x: np.ndarray, y: np.
     if not checks["loss vs ln C"].ok:
         s.append("check the inputs are scaled (Rescaling(1/255) inside the model) and the last "
                  "layer starts small")
-    counts = np.bincount(y)
-    if x.dtype != np.uint8 and float(x.max()) > 2 and not any(
-            isinstance(la, keras.layers.Rescaling) for la in model.layers):
-        s.append(f"the inputs go up to {float(x.max()):g} and the model has no Rescaling layer")
-    if counts.min() * 3 < counts.max():
-        s.append(f"the labels are imbalanced ({counts.min()}..{counts.max()} per class)")
+    if (unscaled := _unscaled(model, x)) and unscaled not in s:
+        s.append(unscaled)
+    if not checks["class balance"].ok:
+        s.append(f"the labels are imbalanced ({checks['class balance'].verdict})")
     s.append("data: look at exactly what enters the network (facekit.plots.show_batch) and check "
              "the labels match the images")
     return s
+
+
+def _unscaled(model: keras.Model, x: np.ndarray) -> str:
+    """The finding for pixels fed unscaled (values above 2 into a model with no Rescaling or
+    Normalization layer), or ""."""
+    top = float(x.max()) if x.size else 0.0
+    if top <= 2 or any(isinstance(la, keras.layers.Rescaling | keras.layers.Normalization)
+                       for la in model.layers):
+        return ""
+    return (f"the inputs go up to {top:g} and the model has no Rescaling layer: scale them "
+            f"(keras.layers.Rescaling(1/{top:.0f}) as the model's first layer, or x / {top:.0f})")
 
 
 def _rescaling(model: keras.Model) -> float | None:
@@ -181,26 +231,12 @@ def _before_anything(model: keras.Model, x: np.ndarray) -> Check | None:
     return None
 
 
-def _ranked(trials: list[Trial]) -> list[Trial]:
-    """Tried fixes whose held-out accuracy (inference mode) beat the unchanged model's by more than
-    one image, best first (ties: the lower held-out loss). Accuracy, not loss, ranks: a copy that
-    memorised its images in 100 steps makes confident mistakes, and the loss punishes those more
-    than it rewards what the copy got right (measured: an MLP at lr 0.05 reached held-out loss 7.2
-    at accuracy 0.25 against the unchanged copy's 2.04 at 0.20)."""
-    base = next((t for t in trials if t.fix == "baseline"), None)
-    if base is None:
-        return []
-    better = [t for t in trials if t.fix != "baseline" and t.tried
-              and t.val_accuracy > base.val_accuracy + 1.5 / max(t.n_val, 1)]
-    return sorted(better, key=lambda t: (-t.val_accuracy, t.val_loss))
-
-
 def _measured(trials: list[Trial], rules: list[str], first: list[str]) -> list[str]:
     """Suggestions ranked by the trials: ``first`` (measured findings that come before any fix),
     fixes that helped (best first, with their numbers), then the rule-based advice that no trial
     covers, then what was tried and did not help."""
     base = next(t for t in trials if t.fix == "baseline")
-    helped = _ranked(trials)
+    helped = ranked(trials)
     out = list(first)
     out += [f"{t.what}: measured held-out loss {t.val_loss:.3f}, accuracy {t.val_accuracy:.2f} after "
             f"{len(t.losses)} steps (unchanged: {base.val_loss:.3f}, {base.val_accuracy:.2f})"
@@ -214,48 +250,12 @@ def _measured(trials: list[Trial], rules: list[str], first: list[str]) -> list[s
 
 # the opening words of the rule-based suggestions that a trial tests
 _RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a lower learning rate",
-               "lower the learning rate")
-
-
-def _held_out(data: DataLike, val: DataLike | None, n: int, n_held: int = 64,
-              n_fit: int = 512) -> tuple[tuple, tuple, str]:
-    """(images to recalibrate on, held-out images, what the held-out images are). Without ``val``
-    the held-out images are drawn from ``data``, apart from the recalibration images and, when
-    ``data`` holds more than ``n + n_held`` images, from the ``n`` the other checks sample."""
-    x, y = as_arrays(data)
-    perm = np.random.default_rng(0).permutation(len(x))
-    if val is not None:
-        xv, yv = sample(val, min(len(as_arrays(val)[1]), 4 * n_held))
-        fit_idx = perm[:n_fit]
-        return (x[fit_idx], y[fit_idx]), (xv, yv), "validation images"
-    k = min(n_held, max(len(x) // 2, 1))
-    held, rest = perm[len(x) - k:], perm[:len(x) - k][:n_fit]
-    return ((x[rest], y[rest]), (x[held], y[held].astype(np.int64)),
-            "images of the data not used to recalibrate (pass val= for images it never trained on)")
-
-
-def _patient_data(model: keras.Model, data: DataLike, val: DataLike | None,
-                  n: int) -> tuple[np.ndarray, np.ndarray, tuple, tuple, str]:
-    """The doctor's one pass over its data: every check in words (`facekit.core.check_data`), the
-    model built on the sample; returns the checks' sample (x, y), the images to recalibrate on, the
-    held-out images and what they are (`_held_out`)."""
-    xa, ya = as_arrays(data)
-    if len(xa) == 0 or len(xa) != len(ya):
-        check_data(xa, ya, 1, "doctor's")  # raises: no images, or images and labels of different lengths
-    x, y = sample((xa, ya), max(n, 16))
-    ensure_built(model, x)
-    if model.output_shape[-1] is None or len(model.output_shape) != 2:
-        raise ValueError(f"doctor: expected a classifier with outputs (batch, classes); "
-                         f"{model.name} gives {model.output_shape}")
-    check_data(xa, ya, int(model.output_shape[-1]), "doctor's")
-    if val is not None:
-        check_data(*as_arrays(val), int(model.output_shape[-1]), "doctor's validation")
-    return (x, y, *_held_out((xa, ya), val, n))
+               "lower the learning rate", "ReLU instead of")
 
 
 def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: int = 64,
            overfit_steps: int = 40, sweep: bool = False, trials: bool = False, trial_steps: int = 100,
-           trial_images: int = 256, seed: int = 0) -> Report:
+           trial_images: int = 256, seed: int = 0, budget: float | None = None) -> Report:
     """Run the checks on ``model`` (untouched: training checks use a copy) and a sample of
     ``data`` (the training images); return a `Report` (``report.ok``, ``str(report)``). Accuracy is
     judged in inference mode on held-out images: ``val`` when given, else images of ``data`` apart
@@ -265,26 +265,37 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     on a fresh copy for ``trial_steps`` steps on the same ``trial_images`` images
     (`facekit.diagnose.trials`) and ranks the suggestions by the held-out accuracy each reaches;
     without it the suggestions come from rules. ``seed`` draws the trials' fresh weights, image
-    sample and batches (the same seed, the same trials).
+    sample and batches (the same seed, the same trials). ``budget`` (seconds) caps the trials: each
+    gets the steps the budget affords, at most ``trial_steps`` (`facekit.diagnose.try_fixes`).
 
     Taught in chapter 04, section 1."""
-    x, y, fit_part, held, what = _patient_data(model, data, val, n)
+    patient = admit(model, data, val, n)
+    model, x, y, fit_part, held, what = (patient.model, patient.x, patient.y, patient.fit_part,
+                                         patient.held, patient.what)
+    name = model.name if not patient.note else f"{model.name}, {patient.note}"
     first = _before_anything(model, x)
     if first is not None:  # nothing else the doctor measures means anything until this is fixed
-        return Report(model.name, [first], [], [first.values["advice"]], [], [first.values["advice"]])
-    run = [measure.loss_at_init(model, (x, y), n), measure.output_sensitivity(model, (x, y), n),
+        return Report(name, [first], [], [first.values["advice"]], [], [first.values["advice"]])
+    matched = measure.loss_matches_outputs(model, (x, y))
+    run = [] if matched.ok else [matched]
+    run += [measure.loss_at_init(model, (x, y), n), measure.output_sensitivity(model, (x, y), n),
            measure.input_baseline(model, (x, y), n), measure.activation_report(model, (x, y), min(n, 32)),
            measure.gradient_report(model, (x, y), min(n, 32)),
            measure.overfit_one_batch(model, (x, y), 16, overfit_steps),
-           mode_check(model, fit_part, held, what), held_out_check(model, held, what)]
+           mode_check(model, fit_part, held, what), held_out_check(model, held, what),
+           labels_follow_images((patient.xa, patient.ya), patient.n_classes, seed=seed),
+           class_balance(patient.ya, patient.n_classes)]
     if sweep:
         run.append(measure.lr_sweep(model, (x, y)))
     checks = {c.name: c for c in run}
     healthy = all(c.ok for c in run)
-    rules = [] if healthy else _suggest(model, checks, x, y)
+    rules = [] if healthy else _suggest(model, checks, x)
     mode = checks["inference mode"].values
     advice = [mode["advice"]] if "advice" in mode else []
-    tried = [] if healthy or not trials else try_fixes(model, data, steps=trial_steps, n=trial_images,
-                                                       seed=seed, val=val)
-    return Report(model.name, run, checks["activations"].values.get("dying", []),
+    advice += [r for r in rules if r.startswith((_LOSS_FIRST, _SCALE_FIRST, _DATA_FIRST))
+               and r in _first_findings(model, checks, x)]
+    tried = [] if healthy or not trials else try_fixes(model, (patient.xa, patient.ya), steps=trial_steps,
+                                                       n=trial_images, seed=seed, val=patient.val,
+                                                       budget=budget)
+    return Report(name, run, checks["activations"].values.get("dying", []),
                   _measured(tried, rules, advice) if tried else rules, tried, rules)

@@ -15,12 +15,12 @@ from facekit.core import DataLike, as_arrays, guessing
 from facekit.diagnose.batchnorm import (
     _classes,
     batchnorm_layers,
-    copy_model,
     mode_gap,
     recalibrate_batchnorm,
     scores,
 )
 from facekit.diagnose.checks import Check
+from facekit.diagnose.probes import CopyError, copy_model, n_outputs
 from facekit.runs import trained_steps
 
 __all__ = ["mode_check", "held_out_check"]
@@ -43,7 +43,13 @@ def mode_check(model: keras.Model, fit_part: DataLike, held: DataLike, what: str
         return Check("inference mode", True, f"{what}: inference mode accuracy {acc:.2f} "
                      f"({_classes(gap.inference['classes'])}) vs {gap.batch['accuracy']:.2f} with batch "
                      "statistics: the moving statistics fit the network", values)
-    copy = copy_model(model)
+    try:
+        copy = copy_model(model, as_arrays(fit_part)[0])
+    except CopyError as e:
+        i, b = gap.inference, gap.batch
+        return Check("inference mode", False, f"{what}: inference mode predicts {_classes(i['classes'])}, "
+                     f"accuracy {i['accuracy']:.2f}, batch statistics {b['accuracy']:.2f}; the cure was "
+                     f"not measured ({e})", values)
     done = recalibrate_batchnorm(copy, fit_part)
     after = scores(copy, held)
     values.update(recalibrated=after, recalibration=done)
@@ -70,15 +76,16 @@ def held_out_check(model: keras.Model, held: DataLike, what: str) -> Check:
     (`facekit.core.guessing`) fails, whatever its training loss; an untrained one (0 optimizer
     steps) passes with a note."""
     x, y = as_arrays(held)
-    c = int(model.output_shape[-1])
+    c = n_outputs(model)
     s = scores(model, (x, y))
     chance = guessing(s["accuracy"], c, len(y))
     steps = trained_steps(model)
     head = (f"inference-mode accuracy {s['accuracy']:.2f} on {len(y)} {what} (chance {1 / c:.2f}), "
             f"{_classes(s['classes'])} predicted")
+    values = {"scores": s, "steps": steps}
     if not chance:
-        return Check("held-out accuracy", True, head + ": better than chance", {"scores": s})
+        return Check("held-out accuracy", True, head + ": better than chance", values)
     if steps == 0:
         return Check("held-out accuracy", True, head + ": at chance, as an untrained model is (0 steps)",
-                     {"scores": s})
-    return Check("held-out accuracy", False, head + ": no better than guessing", {"scores": s})
+                     values)
+    return Check("held-out accuracy", False, head + ": no better than guessing", values)
