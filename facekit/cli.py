@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from facekit.cli_doctor import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, check_model_archive
+from facekit.cli_doctor import MAX_CONFIG_BYTES, MAX_MODEL_BYTES, _fail, _words, check_model_archive
 from facekit.cli_doctor import add_parser as add_doctor
 
 __all__ = ["main", "build_parser", "check_model_archive", "MAX_CONFIG_BYTES", "MAX_MODEL_BYTES"]
@@ -92,18 +92,6 @@ def _seed(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, found {value}")
     return value
-
-
-def _words(e: BaseException) -> str:
-    """An exception as one line: its message, or its kind when it has none (MemoryError)."""
-    if isinstance(e, OSError) and e.strerror and not str(e).startswith("/"):
-        return f"{e.strerror}" + (f": {e.filename}" if e.filename else "")
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
-
-
-def _fail(message: str) -> int:
-    print(f"facekit: {message}", file=sys.stderr)
-    return 2
 
 
 def _version() -> str:
