@@ -187,7 +187,8 @@ def report_json(report: Any, model_path: str, data: str) -> dict[str, Any]:
         "checks": [{"name": c.name, "ok": c.ok, "verdict": c.verdict, "values": c.values}
                    for c in report.checks],
         "dying_layers": report.dying_layers, "suggestions": report.suggestions, "rules": report.rules,
-        "trials": [{**_jsonable(t), "tried": t.tried} for t in report.trials]})
+        "trials": [{**_jsonable(t), "tried": t.tried} for t in report.trials],
+        "asked_steps": report.asked_steps, "budget": report.budget})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -268,8 +269,9 @@ def add_parser(sub: Any) -> None:
                    "and rank the suggestions by the held-out accuracy it reaches")
     s.add_argument("--steps", type=_positive, default=100, help="training steps per trial, at most "
                    "(default 100)")
-    s.add_argument("--budget", type=float, default=60.0, help="seconds for all the trials (default 60): "
-                   "each trial gets the steps this affords, at most --steps; 0: no limit")
+    s.add_argument("--budget", type=float, default=60.0, help="seconds for the whole doctor (default 60): "
+                   "the trials share what the checks leave, each at least 10 steps and at most --steps; "
+                   "0: no limit")
     s.add_argument("--sweep", action="store_true", help="add the learning-rate sweep")
     s.add_argument("--seed", type=_seed, default=0, help="draws the trials' weights, images and batches")
     s.add_argument("--size", type=_positive, default=None, help="image size for a model that takes any "

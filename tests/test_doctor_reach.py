@@ -187,7 +187,7 @@ def test_a_learning_rate_above_the_default_is_sized_by_trials_at_30x_and_100x_lo
     x, y = _images()
     trials = d.try_fixes(_mlp(lr=0.1), (x, y), fixes=["lower_lr"], steps=5, n=64)
     assert [t.fix for t in trials] == ["baseline", "lower_lr", "lower_lr_30", "lower_lr_100"]
-    assert [t.what for t in trials[1:]] == ["learning rate 0.1 -> 0.01", "learning rate 0.1 -> 0.00333333",
+    assert [t.what for t in trials[1:]] == ["learning rate 0.1 -> 0.01", "learning rate 0.1 -> 0.00333",
                                            "learning rate 0.1 -> 0.001"]
     assert all(len(t.losses) == 5 for t in trials)
     at_default = d.try_fixes(_mlp(lr=1e-3), (x, y), fixes=["lower_lr"], steps=3, n=64)

@@ -17,6 +17,7 @@ from facekit.core import DataLike, as_arrays, predict
 from facekit.diagnose.backend import gradients, jit_compile
 from facekit.diagnose.probes import (
     CopyError,
+    StatsSum,
     act_name,
     activation_layers,
     compiled_loss,
@@ -26,7 +27,6 @@ from facekit.diagnose.probes import (
     ensure_built,
     fresh_optimizer,
     layer_of,
-    layer_stats,
     logit_spread,
     loss_from_logits,
     loss_function,
@@ -41,6 +41,8 @@ from facekit.text import ROOM, wrap
 __all__ = ["Check", "loss_at_init", "loss_matches_outputs", "output_sensitivity", "input_baseline",
            "activation_report",
            "signal_gains", "gradient_report", "overfit_one_batch", "lr_sweep", "clone_for_training"]
+
+CHUNK = 8  # images per probe call in activation_report
 
 
 @dataclass
@@ -167,9 +169,12 @@ def activation_report(model: keras.Model, data: DataLike, n: int = 32, near_zero
     except (AttributeError, ValueError):
         return Check("activations", True, f"not measured: {type(model).__name__} has no graph of layers to "
                      "probe (a subclassed model calls them in call())", {"layers": []})
-    outs = probe(x, training=False)
-    outs = outs if isinstance(outs, list | tuple) else [outs]
-    stats = [layer_stats(la.name, keras.ops.convert_to_numpy(o), near_zero) for la, o in zip(layers, outs)]
+    sums = [StatsSum(near_zero) for _ in layers]
+    for i in range(0, len(x), CHUNK):  # in chunks: bounded memory at the question's own size
+        outs = probe(x[i:i + CHUNK], training=False)
+        for acc, o in zip(sums, outs if isinstance(outs, list | tuple) else [outs]):
+            acc.add(keras.ops.convert_to_numpy(o))
+    stats = [acc.stats(la.name) for acc, la in zip(sums, layers)]
     first = stats[0].rms or 1e-30
     dying = [s.name for s in stats if s.rms < collapse * first or s.dead > dead_limit]
     worst = max(stats, key=lambda s: s.dead)

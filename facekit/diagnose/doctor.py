@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import keras
@@ -31,6 +32,8 @@ class Report:
     suggestions: list[str]
     trials: list[Trial] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)  # the rule-based suggestions, before any trial
+    asked_steps: int = 0  # the steps a trial was asked for (the budget may afford fewer)
+    budget: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,6 +59,9 @@ class Report:
             n_val = max(t.n_val for t in self.trials)
             lines.append(f"  fixes tried on fresh copies ({steps} steps each, the same images and batches; "
                          f"judged in inference mode on {n_val} held-out images):")
+            if steps < self.asked_steps:
+                lines.append(f"      scaled down: {steps} steps a trial, not {self.asked_steps} - "
+                             f"{_step_time(self.trials)} s a step here, the budget {self.budget:g} s")
             lines += [f"    {t}" for t in self.trials]
         if self.suggestions:
             order = " (ranked by the trials' held-out accuracy):"
@@ -253,6 +259,15 @@ _RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a low
                "lower the learning rate", "ReLU instead of")
 
 
+def _step_time(trials: list[Trial]) -> str:
+    timed = [t.seconds / len(t.losses) for t in trials if t.losses and t.seconds == t.seconds]
+    return f"{float(np.median(timed)):.2g}" if timed else "?"
+
+
+def _left(budget: float | None, start: float) -> float | None:
+    return None if budget is None else max(budget - (time.perf_counter() - start), 0.0)
+
+
 def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: int = 64,
            overfit_steps: int = 40, sweep: bool = False, trials: bool = False, trial_steps: int = 100,
            trial_images: int = 256, seed: int = 0, budget: float | None = None) -> Report:
@@ -265,10 +280,12 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
     on a fresh copy for ``trial_steps`` steps on the same ``trial_images`` images
     (`facekit.diagnose.trials`) and ranks the suggestions by the held-out accuracy each reaches;
     without it the suggestions come from rules. ``seed`` draws the trials' fresh weights, image
-    sample and batches (the same seed, the same trials). ``budget`` (seconds) caps the trials: each
-    gets the steps the budget affords, at most ``trial_steps`` (`facekit.diagnose.try_fixes`).
+    sample and batches (the same seed, the same trials). ``budget`` (seconds for the whole doctor)
+    caps the trials: they share what the checks left, each the steps that affords, at least 10 and at
+    most ``trial_steps`` (`facekit.diagnose.try_fixes`).
 
     Taught in chapter 04, section 1."""
+    start = time.perf_counter()
     patient = admit(model, data, val, n)
     model, x, y, fit_part, held, what = (patient.model, patient.x, patient.y, patient.fit_part,
                                          patient.held, patient.what)
@@ -296,6 +313,6 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
                and r in _first_findings(model, checks, x)]
     tried = [] if healthy or not trials else try_fixes(model, (patient.xa, patient.ya), steps=trial_steps,
                                                        n=trial_images, seed=seed, val=patient.val,
-                                                       budget=budget)
+                                                       budget=_left(budget, start))
     return Report(name, run, checks["activations"].values.get("dying", []),
-                  _measured(tried, rules, advice) if tried else rules, tried, rules)
+                  _measured(tried, rules, advice) if tried else rules, tried, rules, trial_steps, budget)

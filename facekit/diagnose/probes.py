@@ -19,8 +19,8 @@ import numpy as np
 
 from facekit.core import DataLike, as_arrays
 
-__all__ = ["LayerStats", "layer_stats", "dead_share", "activation_layers", "act_name", "ensure_built",
-           "probe_model", "outputs_are_probs", "centered_logits", "logit_spread",
+__all__ = ["LayerStats", "StatsSum", "layer_stats", "dead_share", "activation_layers", "act_name",
+           "ensure_built", "probe_model", "outputs_are_probs", "centered_logits", "logit_spread",
            "cross_entropy", "sample", "layer_of", "fresh_optimizer", "loss_function", "compiled_loss",
            "loss_from_logits", "copy_layer", "copy_model", "CopyError", "n_outputs",
            "output_shape", "training_loss", "has_graph"]
@@ -226,14 +226,36 @@ def sample(data: DataLike, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 def layer_stats(name: str, a: np.ndarray, near_zero: float = 1e-3) -> LayerStats:
     """`LayerStats` of one activation array (batch first, channels last)."""
-    flat = _per_channel(a)
-    nz = flat != 0
-    mean = float(flat.mean(dtype=np.float64))
-    ms = float(np.square(flat, dtype=np.float64).mean())
-    near = np.count_nonzero(nz & (flat > -near_zero) & (flat < near_zero)) / max(flat.size, 1)
-    return LayerStats(name, mean, math.sqrt(max(ms - mean * mean, 0.0)), math.sqrt(ms),
-                      1 - np.count_nonzero(nz) / max(flat.size, 1), float(near),
-                      _dead(nz))
+    return StatsSum(near_zero).add(a).stats(name)
+
+
+class StatsSum:
+    """`LayerStats` summed over chunks of images, so a large input (the question's 200 px and 256
+    filters: 40 MB of activations an image in the first layer) is measured in bounded memory."""
+
+    def __init__(self, near_zero: float = 1e-3):
+        self.near_zero, self.size, self.total, self.squares = near_zero, 0, 0.0, 0.0
+        self.zeros = self.near = 0
+        self.alive: np.ndarray | None = None
+
+    def add(self, a: np.ndarray) -> StatsSum:
+        flat = _per_channel(a)
+        nz = flat != 0
+        self.size += flat.size
+        self.total += float(flat.sum(dtype=np.float64))
+        self.squares += float(np.square(flat, dtype=np.float64).sum())
+        self.zeros += flat.size - np.count_nonzero(nz)
+        self.near += np.count_nonzero(nz & (flat > -self.near_zero) & (flat < self.near_zero))
+        alive = nz.any(0)
+        self.alive = alive if self.alive is None else self.alive | alive
+        return self
+
+    def stats(self, name: str) -> LayerStats:
+        n = max(self.size, 1)
+        mean, ms = self.total / n, self.squares / n
+        dead = float((~self.alive).mean()) if self.alive is not None else 0.0
+        return LayerStats(name, mean, math.sqrt(max(ms - mean * mean, 0.0)), math.sqrt(ms),
+                          self.zeros / n, self.near / n, dead)
 
 
 def dead_share(a: np.ndarray) -> float:

@@ -53,6 +53,7 @@ class Trial:
     val_loss: float = math.nan
     val_accuracy: float = math.nan
     n_val: int = 0
+    seconds: float = math.nan  # the training steps' wall time
 
     @property
     def tried(self) -> bool:
@@ -278,9 +279,11 @@ class _Clock:
 
 def _train(trial: Trial, copy: keras.Model, order: np.ndarray, x: np.ndarray, y: np.ndarray,
            xv: np.ndarray, yv: np.ndarray) -> None:
+    start = time.perf_counter()
     for idx in order:
         copy.reset_metrics()
         trial.losses.append(float(np.ravel(copy.train_on_batch(x[idx], y[idx]))[0]))
+    trial.seconds = time.perf_counter() - start
     trial.accuracy = float(np.mean(outputs(copy, x).argmax(-1) == y))
     recalibrate_batchnorm(copy, x)
     held = scores(copy, (xv, yv))
@@ -293,7 +296,7 @@ def _sized(model: keras.Model, seed: int, lr: float, probs: np.ndarray, clock: _
     xv, yv) while the budget lasts."""
     out = []
     for k in SIZES:
-        trial = Trial(f"lower_lr_{k}", f"learning rate {lr:g} -> {lr / k:g}")
+        trial = Trial(f"lower_lr_{k}", f"learning rate {lr:.3g} -> {lr / k:.3g}")
         out.append(trial)
         if clock.left() < 0:
             trial.why_not = "over the time budget"
