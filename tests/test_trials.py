@@ -58,7 +58,7 @@ def test_a_too_large_learning_rate_is_found_by_the_lower_lr_trial():
     assert list(trials) == ["baseline", "lower_lr", "lower_lr_30", "lower_lr_100"]  # 0.5 is sized too
     assert trials["lower_lr"].end < trials["baseline"].end - 0.5, (trials["baseline"], trials["lower_lr"])
     assert trials["lower_lr"].n_val == 40  # judged on the quarter it never trained on
-    # /10 is a tenth of a 100x fault: its held-out accuracy depends on the machine (0.10 here, 0.17 on CI),
+    # /10 is a tenth of a 100x fault: its held-out accuracy depends on the machine (0.10 here),
     # while the sized trials learn (/30 0.575, /100 0.65 here; the baseline 0.075)
     sized = max(trials[k].val_accuracy for k in ("lower_lr_30", "lower_lr_100"))
     assert sized > trials["baseline"].val_accuracy + 10 / 40
