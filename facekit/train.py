@@ -44,7 +44,11 @@ __all__ = ["set_seed", "fit", "History", "extra_callbacks", "label_callbacks",
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and TensorFlow and make TF ops deterministic (same numbers every run
-    on one machine; other CPUs may differ in the last bits, which can change a fragile run)."""
+    on one machine; other CPUs may differ in the last bits, which can change a fragile run).
+    One exception measured: TensorFlow's oneDNN CPU kernels now and then give a convolution's weight
+    gradient different last bits (7e-9 after one step), which BatchNorm networks amplify into visible
+    differences; ``TF_ENABLE_ONEDNN_OPTS=0`` (set before TensorFlow is imported) makes those runs
+    bit-identical too, 1.6-2.6x slower on the networks we timed (chapter 04, section 1)."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
