@@ -98,3 +98,17 @@ def test_the_doctor_table_keeps_the_two_trial_rankings_apart():
     assert "| trials ranked by training loss (before 2026-12-01) | batch_norm (2) | 2/2 |" in text
     assert "| trials (doctor(trials=True)), ranked on held-out images | batch_norm (1) | 0/1 | 1 |" in text
     assert [bench.trials_ranking(r) for r in rows] == ["training_loss", "training_loss", "held_out"]
+
+
+def test_the_minute_table_compares_rankings_over_the_fixes_both_runs_tried():
+    from benchmarks.doctor_minute import table
+
+    fast = {"seconds": 55.9, "steps": 16, "top_fix": "batch_norm", "ranking": ["batch_norm", "he_init"]}
+    slow = {"seconds": 215.1, "steps": 100, "top_fix": "batch_norm",
+            "ranking": ["batch_norm", "lower_lr_30", "he_init"]}
+    text = table([{"seed": 0, "fast": fast, "slow": slow},
+                  {"seed": 1, "fast": {**fast, "top_fix": "he_init", "ranking": ["he_init", "batch_norm"]},
+                   "slow": slow}])
+    assert "| 0 | 56 s | 16 | batch_norm | 215 s | batch_norm | yes | yes |" in text
+    assert "| 1 | 56 s | 16 | he_init | 215 s | batch_norm | no | no |" in text
+    assert "Same top fix on 1 of 2 seeds" in text

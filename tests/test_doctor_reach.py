@@ -203,6 +203,31 @@ def test_a_time_budget_gives_every_trial_the_same_smaller_number_of_steps():
     assert len(steps) == 1 and 10 <= steps.pop() < 10_000
 
 
+def test_the_doctor_s_budget_covers_its_checks_and_the_report_says_it_scaled_the_trials_down():
+    x, y = _images()
+    y = np.random.default_rng(1).permutation(y)  # nothing to learn: the doctor has findings, runs trials
+    report = d.doctor(_mlp(lr=0.5), (x, y), trials=True, trial_steps=10_000, budget=1.0)
+    steps = {len(t.losses) for t in report.trials if t.tried}
+    assert steps == {10}  # the checks spent the second: every trial gets the floor of 10 steps
+    assert (report.asked_steps, report.budget) == (10_000, 1.0)
+    assert "scaled down: 10 steps a trial, not 10000 - " in report.text()
+    assert " s a step here, the budget 1 s" in report.text()
+    assert all(t.seconds > 0 for t in report.trials if t.tried)
+    if report.top_fix is None:  # 10 steps separated nothing: the rules' order stands, and it says so
+        assert any("did not separate the fixes: the rules' order follows" in s for s in report.suggestions)
+
+
+def test_activation_statistics_summed_over_chunks_equal_those_of_the_whole_batch():
+    a = np.maximum(np.random.default_rng(0).standard_normal((20, 5, 5, 6)), 0).astype("float32")
+    a[..., 2] = 0  # a dead channel
+    a[:10, ..., 3] = 0  # dead in the first chunk only: alive over the batch
+    whole = d.layer_stats("x", a)
+    summed = d.probes.StatsSum().add(a[:8]).add(a[8:16]).add(a[16:]).stats("x")
+    for f in ("mean", "std", "rms", "zero", "near_zero", "dead"):
+        assert getattr(summed, f) == pytest.approx(getattr(whole, f), rel=1e-9, abs=1e-12), f
+    assert whole.dead == pytest.approx(1 / 6)
+
+
 def test_structural_fixes_say_what_they_change_on_this_model():
     keras.utils.set_random_seed(0)
     cnn = keras.Sequential([keras.Input((16, 16, 3))] + [keras.layers.Conv2D(4, 3, padding="same",
@@ -213,3 +238,17 @@ def test_structural_fixes_say_what_they_change_on_this_model():
     bn, fewer = trials[1], trials[2]
     assert "(+4 BatchNormalization layers; " in bn.what and " parameters)" in bn.what
     assert "(4 -> 1 convolutions; " in fewer.what
+
+
+def test_trials_cut_short_that_separate_nothing_leave_the_rules_order_and_say_so():
+    from facekit.diagnose.doctor import _measured
+    from facekit.diagnose.trials import Trial
+
+    base = Trial("baseline", "unchanged", losses=[2.0] * 12, val_loss=2.08, val_accuracy=0.17, n_val=64)
+    bn = Trial("batch_norm", "BatchNormalization ...", losses=[2.0] * 12, val_loss=2.07, val_accuracy=0.18,
+               n_val=64)
+    rules = ["BatchNormalization after each convolution", "He initialisation of the convolutions"]
+    cut = _measured([base, bn], rules, [], scaled=True)
+    assert cut[0].startswith("the trials, cut to 12 steps by the budget, did not separate the fixes")
+    assert cut[1:3] == rules and "did not beat the unchanged model in 12 steps" in cut[3]
+    assert _measured([base, bn], rules, []) == [cut[3]]  # the full trials' verdict stands on its own

@@ -237,17 +237,24 @@ def _before_anything(model: keras.Model, x: np.ndarray) -> Check | None:
     return None
 
 
-def _measured(trials: list[Trial], rules: list[str], first: list[str]) -> list[str]:
+def _measured(trials: list[Trial], rules: list[str], first: list[str], scaled: bool = False) -> list[str]:
     """Suggestions ranked by the trials: ``first`` (measured findings that come before any fix),
     fixes that helped (best first, with their numbers), then the rule-based advice that no trial
-    covers, then what was tried and did not help."""
+    covers, then what was tried and did not help. When trials cut short by the budget (``scaled``)
+    separate nothing, the rules' order stands, and the report says so."""
     base = next(t for t in trials if t.fix == "baseline")
     helped = ranked(trials)
     out = list(first)
+    if scaled and not helped:
+        steps = max(len(t.losses) for t in trials)
+        out.append(f"the trials, cut to {steps} steps by the budget, did not separate the fixes: the rules' "
+                   "order follows (a larger budget measures them)")
+        out += [r for r in rules if r not in first]
     out += [f"{t.what}: measured held-out loss {t.val_loss:.3f}, accuracy {t.val_accuracy:.2f} after "
             f"{len(t.losses)} steps (unchanged: {base.val_loss:.3f}, {base.val_accuracy:.2f})"
             for t in helped]
-    out += [r for r in rules if r not in first and not any(r.startswith(k) for k in _RULE_FIXES)]
+    if helped or not scaled:
+        out += [r for r in rules if r not in first and not any(r.startswith(k) for k in _RULE_FIXES)]
     out += [f"{t.what} did not beat the unchanged model in {len(t.losses)} steps "
             f"(held-out accuracy {t.val_accuracy:.2f} vs {base.val_accuracy:.2f})" for t in trials
             if t.tried and t.fix != "baseline" and t not in helped]
@@ -257,6 +264,10 @@ def _measured(trials: list[Trial], rules: list[str], first: list[str]) -> list[s
 # the opening words of the rule-based suggestions that a trial tests
 _RULE_FIXES = ("He initialisation", "BatchNormalization", "fewer layers", "a lower learning rate",
                "lower the learning rate", "ReLU instead of")
+
+
+def _cut(trials: list[Trial], asked: int) -> bool:
+    return max((len(t.losses) for t in trials), default=asked) < asked
 
 
 def _step_time(trials: list[Trial]) -> str:
@@ -315,4 +326,5 @@ def doctor(model: keras.Model, data: DataLike, val: DataLike | None = None, n: i
                                                        n=trial_images, seed=seed, val=patient.val,
                                                        budget=_left(budget, start))
     return Report(name, run, checks["activations"].values.get("dying", []),
-                  _measured(tried, rules, advice) if tried else rules, tried, rules, trial_steps, budget)
+                  _measured(tried, rules, advice, _cut(tried, trial_steps)) if tried else rules, tried, rules,
+                  trial_steps, budget)
