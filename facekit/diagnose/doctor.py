@@ -250,10 +250,10 @@ def _measured(trials: list[Trial], rules: list[str], first: list[str], scaled: b
         out.append(f"the trials, cut to {steps} steps by the budget, did not separate the fixes: the rules' "
                    "order follows (a larger budget measures them)")
         out += [r for r in rules if r not in first]
-    out += [f"{t.what}: measured held-out loss {t.val_loss:.3f}, accuracy {t.val_accuracy:.2f} after "
-            f"{len(t.losses)} steps (unchanged: {base.val_loss:.3f}, {base.val_accuracy:.2f})"
-            for t in helped]
-    if helped or not scaled:
+    else:
+        out += [f"{t.what}: measured held-out loss {t.val_loss:.3f}, accuracy {t.val_accuracy:.2f} after "
+                f"{len(t.losses)} steps (unchanged: {base.val_loss:.3f}, {base.val_accuracy:.2f})"
+                for t in helped]
         out += [r for r in rules if r not in first and not any(r.startswith(k) for k in _RULE_FIXES)]
     out += [f"{t.what} did not beat the unchanged model in {len(t.losses)} steps "
             f"(held-out accuracy {t.val_accuracy:.2f} vs {base.val_accuracy:.2f})" for t in trials
